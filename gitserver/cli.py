@@ -1,0 +1,317 @@
+"""The `cedarbox` command line: heroku CLI verbs over the local platform, one error boundary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from gitserver import __version__
+from gitserver.errors import CedarboxError, UsageError
+from gitserver.platform import Platform
+from gitserver.settings import STACKS, Settings
+from gitserver.store import App
+
+Handler = Callable[[argparse.Namespace, Settings], int]
+_COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(func: Handler) -> Handler:
+        _COMMANDS[name] = func
+        return func
+
+    return register
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of exiting, so main() owns the exit codes."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(message, hint=f"See `{self.prog} --help`.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--data-dir", default=argparse.SUPPRESS, help="data directory (env CEDARBOX_DATA_DIR)"
+    )
+    parser = _Parser(prog="cedarbox", description=__doc__, parents=[common])
+    parser.add_argument("--version", action="version", version=f"cedarbox {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("serve", parents=[common], help="run the git server")
+    p.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="port (default 5000; 0 picks one)")
+    p.add_argument("--api-key", default=None, help="require this key as the HTTP password")
+    p.add_argument(
+        "--no-auto-create", action="store_true", help="refuse pushes to apps that do not exist"
+    )
+
+    p = sub.add_parser("apps", parents=[common], help="list apps")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("apps:create", parents=[common], help="create an app")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--stack", choices=STACKS, default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("apps:info", parents=[common], help="show an app")
+    _app_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("apps:destroy", parents=[common], help="destroy an app and all its data")
+    p.add_argument("name", nargs="?")
+    _app_option(p, required=False)
+    p.add_argument("--confirm", default=None, help="the app's name, to confirm")
+
+    p = sub.add_parser("builds", parents=[common], help="list an app's builds")
+    _app_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("builds:info", parents=[common], help="show a build's JSON report")
+    _app_option(p)
+    p.add_argument("build", nargs="?", help="build id (default: the latest)")
+    p.add_argument("--json", action="store_true", help="(the report is always JSON)")
+
+    p = sub.add_parser("builds:output", parents=[common], help="replay a build's transcript")
+    _app_option(p)
+    p.add_argument("build", nargs="?", help="build id (default: the latest)")
+
+    p = sub.add_parser("build", parents=[common], help="build a directory locally (no git)")
+    p.add_argument("directory", type=Path)
+    p.add_argument("--stack", choices=STACKS, default=None)
+    p.add_argument("--slug", type=Path, default=None, help="write the slug here")
+    p.add_argument("--report", type=Path, default=None, help="write the JSON build report here")
+
+    p = sub.add_parser("runtimes", parents=[common], help="list Python runtimes on this host")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("runtimes:add", parents=[common], help="register a Python interpreter")
+    p.add_argument("version", help="its version, e.g. 3.12.4")
+    p.add_argument("path", type=Path, help="path of the interpreter")
+    return parser
+
+
+def _app_option(p: argparse.ArgumentParser, *, required: bool = True) -> None:
+    p.add_argument("-a", "--app", required=required, help="app name")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 0
+        settings = Settings.from_env(
+            data_dir=getattr(args, "data_dir", None),
+            host=getattr(args, "host", None),
+            port=getattr(args, "port", None),
+            api_key=getattr(args, "api_key", None),
+            auto_create=False if getattr(args, "no_auto_create", False) else None,
+        )
+        return _COMMANDS[args.command](args, settings)
+    except CedarboxError as exc:
+        print(f" !    {exc.message}", file=sys.stderr)
+        if exc.hint:
+            print(f" !    {exc.hint}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+# Commands -------------------------------------------------------------------------------
+
+
+@command("serve")
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.web.server import serve
+
+    serve(settings)
+    return 0
+
+
+@command("apps")
+def _apps(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    apps = platform.store.list_apps()
+    if args.json:
+        _print_json([_app_json(platform, a) for a in apps])
+        return 0
+    rows = [(a.name, a.stack, _when(a.created_at), platform.git_url(a.name)) for a in apps]
+    _print_table(("Name", "Stack", "Created", "Git URL"), rows, empty="You have no apps.")
+    return 0
+
+
+@command("apps:create")
+def _apps_create(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    app = platform.create_app(args.name, args.stack)
+    if args.json:
+        _print_json(_app_json(platform, app))
+    else:
+        print(f"Creating {app.name}... done, stack is {app.stack}")
+        print(f"{platform.web_url(app.name)} | {platform.git_url(app.name)}")
+    return 0
+
+
+@command("apps:info")
+def _apps_info(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    info = _app_json(platform, platform.get_app(args.app))
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"=== {info['name']}")
+    width = max(len(k) for k in info)
+    for key, value in info.items():
+        print(f"{key.replace('_', ' ').title() + ':':<{width + 2}} {value}")
+    return 0
+
+
+@command("apps:destroy")
+def _apps_destroy(args: argparse.Namespace, settings: Settings) -> int:
+    name = args.name or args.app
+    if not name:
+        raise UsageError("Which app?", hint="Run `cedarbox apps:destroy NAME --confirm NAME`.")
+    if args.confirm != name:
+        raise UsageError(
+            f"This destroys {name} and all its data, and cannot be undone.",
+            hint=f"To proceed, run `cedarbox apps:destroy {name} --confirm {name}`.",
+        )
+    Platform.open(settings).destroy_app(name)
+    print(f"Destroying {name}... done")
+    return 0
+
+
+@command("builds")
+def _builds(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    builds = platform.store.list_builds(platform.get_app(args.app).name)
+    if args.json:
+        _print_json([asdict(b) for b in builds])
+        return 0
+    rows = [
+        (
+            b.id,
+            b.status + (f" ({b.failure_code})" if b.failure_code else ""),
+            b.source_version[:7],
+            _when(b.started_at),
+            f"v{b.release_version}" if b.release_version else "",
+        )
+        for b in builds
+    ]
+    _print_table(("Id", "Status", "Version", "Started", "Release"), rows, empty="No builds yet.")
+    return 0
+
+
+@command("builds:info")
+def _builds_info(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    path = _build_file(platform, args.app, args.build, ".json")
+    print(path.read_text().rstrip())
+    return 0
+
+
+@command("builds:output")
+def _builds_output(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    path = _build_file(platform, args.app, args.build, ".log")
+    sys.stdout.buffer.write(path.read_bytes())
+    return 0
+
+
+def _build_file(platform: Platform, app: str, build_id: str | None, suffix: str) -> Path:
+    builds = platform.store.list_builds(platform.get_app(app).name)
+    if build_id is None:
+        if not builds:
+            raise UsageError(f"{app} has no builds yet.", hint=f"Push to {platform.git_url(app)}.")
+        build_id = builds[0].id
+    matches = [b for b in builds if b.id.startswith(build_id)]
+    if len(matches) != 1:
+        raise UsageError(
+            f"No single build of {app} matches {build_id!r}.",
+            hint=f"List them with `cedarbox builds -a {app}`.",
+        )
+    path = platform.data.builds(app) / f"{matches[0].id}{suffix}"
+    if not path.is_file():
+        raise UsageError(f"Build {matches[0].id} has no {suffix[1:]} file (it may have crashed).")
+    return path
+
+
+@command("build")
+def _build(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.localbuild import build_directory
+
+    result = build_directory(
+        settings, args.directory, stack=args.stack, slug=args.slug, report=args.report
+    )
+    return 0 if result.succeeded else 1
+
+
+@command("runtimes")
+def _runtimes(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.build.python.runtimes import list_runtimes
+
+    runtimes = list_runtimes(settings)
+    if args.json:
+        _print_json([{**asdict(r), "path": str(r.path)} for r in runtimes])
+        return 0
+    rows = [(r.version, r.implementation, r.origin, r.path) for r in runtimes]
+    _print_table(("Version", "Implementation", "Found by", "Path"), rows, empty="No runtimes.")
+    return 0
+
+
+@command("runtimes:add")
+def _runtimes_add(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.build.python.runtimes import add_runtime
+
+    runtime = add_runtime(settings, args.version, args.path)
+    print(f"Registered Python {runtime.version} at {runtime.path}")
+    return 0
+
+
+# Presentation -----------------------------------------------------------------------------
+
+
+def _app_json(platform: Platform, app: App) -> dict[str, object]:
+    release = platform.store.current_release(app.name)
+    return {
+        "name": app.name,
+        "stack": app.stack,
+        "created_at": _when(app.created_at),
+        "git_url": platform.git_url(app.name),
+        "web_url": platform.web_url(app.name),
+        "release": f"v{release.version}" if release else None,
+        "repository": str(platform.data.repo(app.name)),
+    }
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat(timespec="seconds")
+
+
+def _print_json(data: object) -> None:
+    print(json.dumps(data, indent=2))
+
+
+def _print_table(headers: Sequence[str], rows: Sequence[Sequence[object]], *, empty: str) -> None:
+    """A rich table on a terminal; tab-separated plain text when piped."""
+    if not rows:
+        print(empty)
+        return
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers)
+        for row in rows:
+            table.add_row(*(str(c) for c in row))
+        Console().print(table)
+    else:
+        for row in rows:
+            print("\t".join(str(c) for c in row))

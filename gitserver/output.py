@@ -1,0 +1,77 @@
+"""The one output vocabulary for everything a build streams to `git push` (heroku-reference §1).
+
+`step` prints `-----> text`, `indent` prints tool output under a step, `warning`/`error`/
+`notice` print Heroku's ` !     ` blocks, and `line` prints platform lines as they are. Each
+line is written and flushed at once, so it reaches the pusher live through receive-pack's
+sideband. Every line is also kept, so the transcript can be stored and replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import BinaryIO
+
+STEP = "-----> "
+INDENT = " " * 7
+BANG = " !     "
+
+_COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "notice": "\x1b[1;34m"}
+_RESET = "\x1b[0m"
+
+
+class Output:
+    """Writes Heroku-style lines to one byte stream (and to any extra sinks)."""
+
+    def __init__(self, stream: BinaryIO, *, colour_blocks: bool = True) -> None:
+        self._sinks: list[BinaryIO] = [stream]
+        self.colour_blocks = colour_blocks
+        self.transcript: list[str] = []
+
+    def tee(self, sink: BinaryIO) -> None:
+        """Also write every following line to `sink` (e.g. the build's stored log)."""
+        self._sinks.append(sink)
+
+    def line(self, text: str = "") -> None:
+        for part in text.split("\n"):
+            self._write(part)
+
+    def step(self, text: str) -> None:
+        self.line(STEP + text)
+
+    def indent(self, text: str) -> None:
+        for part in text.split("\n"):
+            self._write(INDENT + part if part else "")
+
+    def bang(self, text: str) -> None:
+        """cedar-14 style warning and the platform's ` !     ` lines: no colour, no block."""
+        for part in text.split("\n"):
+            self._write(BANG + part)
+
+    def warning(self, summary: str, body: Iterable[str] = ()) -> None:
+        self._block("warning", f"Warning: {summary}", body)
+
+    def error(self, summary: str, body: Iterable[str] = ()) -> None:
+        self._block("error", f"Error: {summary}", body)
+
+    def notice(self, summary: str, body: Iterable[str] = ()) -> None:
+        self._block("notice", f"Note: {summary}", body)
+
+    def _block(self, kind: str, first: str, body: Iterable[str]) -> None:
+        lines = [first]
+        body = list(body)
+        if body:
+            lines.append("")
+            lines.extend(body)
+        colour, reset = (_COLOURS[kind], _RESET) if self.colour_blocks else ("", "")
+        self._write("")
+        for text in lines:
+            for part in text.split("\n"):
+                self._write(f"{colour}{BANG}{part}{reset}")
+        self._write("")
+
+    def _write(self, text: str) -> None:
+        self.transcript.append(text)
+        data = (text + "\n").encode("utf-8", "replace")
+        for sink in self._sinks:
+            sink.write(data)
+            sink.flush()

@@ -1,0 +1,79 @@
+"""The pre-receive hook: apply the ref rules, then gate the push on a build of the deploy branch.
+
+git runs this (through hooks/pre-receive) inside receive-pack, with the pushed objects in
+quarantine. Everything printed reaches the pusher live as `remote:` lines. Exit 0 lets git
+update the refs; exit 1 rejects the whole push and git drops the quarantined objects.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from dulwich.config import ConfigFile
+
+from gitserver.errors import BuildFailed, CedarboxError
+from gitserver.output import Output
+from gitserver.platform import Platform
+from gitserver.receive.refs import parse_ref_updates, plan_push
+from gitserver.settings import Settings
+
+NON_DEPLOY_MESSAGE = "Pushed to non-deploy branch, skipping build."
+
+
+def run(git_dir: Path, stdin: str, env: dict[str, str], out: Output) -> int:
+    """Handle one push; returns the hook's exit code."""
+    try:
+        config = ConfigFile.from_path(str(git_dir / "config"))
+        app_name = config.get(b"cedarbox", b"app").decode()
+        data_dir = Path(config.get(b"cedarbox", b"dataDir").decode())
+        plan = plan_push(parse_ref_updates(stdin), shallow=bool(env.get("GIT_SHALLOW_FILE")))
+        if plan.skipped_branches:
+            out.line(NON_DEPLOY_MESSAGE)
+        if plan.build is None:
+            return 0
+        # Imported here: pushes that build nothing never load the build machinery.
+        from gitserver.deploy import deploy
+
+        platform = Platform.open(Settings.from_env(env, data_dir=data_dir))
+        try:
+            deploy(platform, app_name, plan.build, out, push_options=_push_options(env))
+        finally:
+            platform.close()
+        return 0
+    except BuildFailed as exc:
+        # The build already explained itself; only the stable code remains.
+        out.bang(
+            f"Error code: {exc.code} ({exc.detail})" if exc.detail else f"Error code: {exc.code}"
+        )
+        return 1
+    except CedarboxError as exc:
+        out.line()
+        out.bang("\n".join(exc.lines()))
+        out.line()
+        out.bang("Push failed")
+        out.bang(f"Error code: {exc.code}")
+        return 1
+    except Exception:  # noqa: BLE001 - the edge: any bug must still reject the push cleanly
+        out.bang("Push failed: cedarbox hit an internal error (this is a bug in cedarbox).")
+        out.bang("Error code: INTERNAL_ERROR")
+        for line in traceback.format_exc().splitlines():
+            out.bang(line)
+        return 1
+
+
+def _push_options(env: dict[str, str]) -> list[str]:
+    count = int(env.get("GIT_PUSH_OPTION_COUNT") or 0)
+    return [env.get(f"GIT_PUSH_OPTION_{i}", "") for i in range(count)]
+
+
+def main() -> int:
+    git_dir = Path(os.environ.get("GIT_DIR", ".")).resolve()
+    out = Output(sys.stdout.buffer)
+    return run(git_dir, sys.stdin.read(), dict(os.environ), out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

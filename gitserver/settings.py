@@ -1,0 +1,103 @@
+"""Settings, layered in one place: command-line flags > CEDARBOX_* environment > defaults.
+
+The server passes its effective settings to git and the pre-receive hook through the same
+CEDARBOX_* variables, so a hook run by the server and a hook run by a push to the bare
+repository by path read their settings the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+from gitserver.errors import UsageError
+
+ENV_PREFIX = "CEDARBOX_"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+DEFAULT_STACK = "heroku-24"
+STACKS = ("heroku-24", "cedar-14")
+
+
+def default_data_dir() -> Path:
+    """The embedded default: the platform's per-user data directory."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("cedarbox", appauthor=False))
+
+
+def default_tool_wheels() -> Path:
+    return Path(__file__).resolve().parent.parent / ".wheels" / "tools"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about a cedarbox server and its builds."""
+
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    api_key: str = ""
+    auto_create: bool = True
+    default_stack: str = DEFAULT_STACK
+    # The URL users push to, as the server prints it (set by `serve` once it is bound).
+    public_url: str = ""
+    build_timeout: float = 15 * 60
+    slug_max_bytes: int = 500 * 1024 * 1024
+    # Old stacks only: use the nearest major the host has (python-3.4.2 on a 3.6+ host).
+    nearest_major: bool = False
+    # Wheels of the stacks' pinned pip and setuptools (`make install` fetches them).
+    tool_wheels: Path = field(default_factory=default_tool_wheels)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Defaults, then CEDARBOX_* variables, then the overrides (flags) that are not None."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for name in ("data_dir", "tool_wheels"):
+            if name in values:
+                values[name] = Path(str(values[name])).expanduser().absolute()
+        settings = cls(**values)  # type: ignore[arg-type]
+        if settings.default_stack not in STACKS:
+            raise UsageError(
+                f"Unknown stack {settings.default_stack!r}.",
+                hint=f"Choose one of: {', '.join(STACKS)}.",
+            )
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The CEDARBOX_* variables that reproduce these settings in a child process."""
+        env: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, bool):
+                value = "1" if value else "0"
+            env[ENV_PREFIX + f.name.upper()] = str(value)
+        return env
+
+
+def _convert(name: str, type_name: object, raw: str) -> object:
+    kind = str(type_name)
+    try:
+        if kind == "bool":
+            return raw.strip().lower() in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise UsageError(
+            f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {kind}.",
+            hint=f"Set {ENV_PREFIX}{name.upper()} to a number or unset it.",
+        ) from None
+    return raw

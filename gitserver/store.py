@@ -1,0 +1,286 @@
+"""Platform state in one SQLite database (WAL): apps, builds, releases, config vars.
+
+The server, pre-receive hooks running in parallel and the CLI all open the same file. Every
+write runs in one `BEGIN IMMEDIATE` transaction, so a crash leaves the previous state. The
+schema is versioned with `PRAGMA user_version` and migrated on open.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitserver.errors import AppExists, AppNotFound
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE apps (
+        name        TEXT PRIMARY KEY,
+        stack       TEXT NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE builds (
+        id              TEXT PRIMARY KEY,
+        app             TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        status          TEXT NOT NULL,
+        source_version  TEXT NOT NULL,
+        stack           TEXT NOT NULL,
+        started_at      REAL NOT NULL,
+        finished_at     REAL,
+        failure_code    TEXT,
+        release_version INTEGER,
+        python_runtime  TEXT
+    );
+    CREATE INDEX builds_by_app ON builds(app, started_at);
+    CREATE TABLE releases (
+        app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        version      INTEGER NOT NULL,
+        description  TEXT NOT NULL,
+        build_id     TEXT,
+        slug         TEXT,
+        config       TEXT NOT NULL,
+        process_types TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        PRIMARY KEY (app, version)
+    );
+    CREATE TABLE config_vars (
+        app    TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        key    TEXT NOT NULL,
+        value  TEXT NOT NULL,
+        PRIMARY KEY (app, key)
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class App:
+    name: str
+    stack: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Build:
+    id: str
+    app: str
+    status: str  # "pending", "succeeded" or "failed"
+    source_version: str
+    stack: str
+    started_at: float
+    finished_at: float | None
+    failure_code: str | None
+    release_version: int | None
+    python_runtime: str | None  # e.g. "python-3.12.14": the next build's sticky default
+
+
+@dataclass(frozen=True)
+class Release:
+    app: str
+    version: int
+    description: str
+    build_id: str | None
+    slug: str | None
+    config: dict[str, str]
+    process_types: dict[str, str]
+    created_at: float
+
+
+class Store:
+    """All reads and writes of platform state go through here."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._migrate()
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            current = db.execute("PRAGMA user_version").fetchone()[0]
+            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={version}")
+
+    # Apps -------------------------------------------------------------------------------
+
+    def create_app(self, name: str, stack: str) -> App:
+        app = App(name=name, stack=stack, created_at=time.time())
+        try:
+            with self.transaction() as db:
+                db.execute(
+                    "INSERT INTO apps(name, stack, created_at) VALUES (?, ?, ?)",
+                    (app.name, app.stack, app.created_at),
+                )
+        except sqlite3.IntegrityError:
+            raise AppExists(f"App {name!r} already exists.", hint="Choose another name.") from None
+        return app
+
+    def find_app(self, name: str) -> App | None:
+        row = self._db.execute("SELECT * FROM apps WHERE name = ?", (name,)).fetchone()
+        return App(**dict(row)) if row else None
+
+    def get_app(self, name: str) -> App:
+        app = self.find_app(name)
+        if app is None:
+            raise AppNotFound(
+                f"Couldn't find that app: {name!r}.",
+                hint="List apps with `cedarbox apps`, or create it with `cedarbox apps:create`.",
+            )
+        return app
+
+    def list_apps(self) -> list[App]:
+        rows = self._db.execute("SELECT * FROM apps ORDER BY name").fetchall()
+        return [App(**dict(r)) for r in rows]
+
+    def delete_app(self, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM apps WHERE name = ?", (name,))
+
+    def set_stack(self, name: str, stack: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE apps SET stack = ? WHERE name = ?", (stack, name))
+
+    # Builds -----------------------------------------------------------------------------
+
+    def start_build(self, build_id: str, app: str, source_version: str, stack: str) -> Build:
+        build = Build(
+            build_id, app, "pending", source_version, stack, time.time(), None, None, None, None
+        )
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO builds(id, app, status, source_version, stack, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (build.id, app, build.status, source_version, stack, build.started_at),
+            )
+        return build
+
+    def finish_build(
+        self,
+        build_id: str,
+        *,
+        failure_code: str | None,
+        release_version: int | None = None,
+        python_runtime: str | None = None,
+    ) -> None:
+        status = "failed" if failure_code else "succeeded"
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE builds SET status = ?, finished_at = ?, failure_code = ?,"
+                " release_version = ?, python_runtime = ? WHERE id = ?",
+                (status, time.time(), failure_code, release_version, python_runtime, build_id),
+            )
+
+    def list_builds(self, app: str) -> list[Build]:
+        rows = self._db.execute(
+            "SELECT * FROM builds WHERE app = ? ORDER BY started_at DESC", (app,)
+        ).fetchall()
+        return [Build(**dict(r)) for r in rows]
+
+    def last_successful_build(self, app: str) -> Build | None:
+        row = self._db.execute(
+            "SELECT * FROM builds WHERE app = ? AND status = 'succeeded'"
+            " ORDER BY started_at DESC LIMIT 1",
+            (app,),
+        ).fetchone()
+        return Build(**dict(row)) if row else None
+
+    # Releases and config ----------------------------------------------------------------
+
+    def config(self, app: str) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT key, value FROM config_vars WHERE app = ? ORDER BY key", (app,)
+        ).fetchall()
+        return {r["key"]: r["value"] for r in rows}
+
+    def create_release(
+        self,
+        app: str,
+        description: str,
+        *,
+        build_id: str | None,
+        slug: str | None,
+        process_types: dict[str, str],
+    ) -> Release:
+        """Append release vN+1 with the app's current config, in one transaction."""
+        with self.transaction() as db:
+            last = db.execute("SELECT MAX(version) FROM releases WHERE app = ?", (app,)).fetchone()[
+                0
+            ]
+            config = {
+                r["key"]: r["value"]
+                for r in db.execute("SELECT key, value FROM config_vars WHERE app = ?", (app,))
+            }
+            release = Release(
+                app,
+                (last or 0) + 1,
+                description,
+                build_id,
+                slug,
+                config,
+                process_types,
+                time.time(),
+            )
+            db.execute(
+                "INSERT INTO releases(app, version, description, build_id, slug, config,"
+                " process_types, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    app,
+                    release.version,
+                    description,
+                    build_id,
+                    slug,
+                    json.dumps(config),
+                    json.dumps(process_types),
+                    release.created_at,
+                ),
+            )
+            if build_id:
+                db.execute(
+                    "UPDATE builds SET release_version = ? WHERE id = ?",
+                    (release.version, build_id),
+                )
+        return release
+
+    def list_releases(self, app: str) -> list[Release]:
+        rows = self._db.execute(
+            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC", (app,)
+        ).fetchall()
+        return [_release(r) for r in rows]
+
+    def current_release(self, app: str) -> Release | None:
+        row = self._db.execute(
+            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", (app,)
+        ).fetchone()
+        return _release(row) if row else None
+
+
+def _release(row: sqlite3.Row) -> Release:
+    data = dict(row)
+    data["config"] = json.loads(data["config"])
+    data["process_types"] = json.loads(data["process_types"])
+    return Release(**data)

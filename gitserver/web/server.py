@@ -1,0 +1,292 @@
+"""The cedarbox HTTP server: auth, app lookup and auto-create, then C git for the protocol."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import ipaddress
+import json
+import signal
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, UsageError
+from gitserver.platform import Platform
+from gitserver.settings import Settings
+from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
+from gitserver.web.chunked import BadRequestBody, iter_chunked, iter_sized
+from gitserver.web.pktline import error_advertisement
+from gitserver.web.routes import GitRoute, route_git
+
+MAX_API_BODY = 1024 * 1024
+
+
+class CedarboxServer(ThreadingHTTPServer):
+    """One thread per connection; pushes run in their own git processes."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__((settings.host, settings.port), RequestHandler)
+        host, port = self.server_address[:2]
+        self.settings = settings.with_(port=port, public_url=f"http://{host}:{port}")
+        self._local = threading.local()
+        self._platforms: list[Platform] = []
+        self.platform.refresh_hooks()
+
+    @property
+    def url(self) -> str:
+        return self.settings.public_url
+
+    @property
+    def platform(self) -> Platform:
+        """A Platform per thread: SQLite connections are not shared between threads."""
+        platform = getattr(self._local, "platform", None)
+        if platform is None:
+            platform = self._local.platform = Platform.open(self.settings)
+            self._platforms.append(platform)
+        return platform
+
+    def server_close(self) -> None:
+        super().server_close()
+        for platform in self._platforms:
+            platform.close()
+
+
+class RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: CedarboxServer
+    server_version = "cedarbox"
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+
+    # Dispatch ---------------------------------------------------------------------------
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        query = dict(parse_qsl(url.query))
+        try:
+            self._check_auth()
+            route = route_git(self.command, url.path, query)
+            if route is not None:
+                self._serve_git(route, url.query)
+            elif url.path.startswith("/api/"):
+                self._serve_api(url.path)
+            elif url.path == "/":
+                self._send_text(200, f"cedarbox is running. Push to {self.server.url}/<app>.git\n")
+            else:
+                self._send_text(404, f"Not found: {url.path}\n")
+        except CedarboxError as exc:
+            self._send_error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _check_auth(self) -> None:
+        key = self.server.settings.api_key
+        if not key:
+            return
+        header = self.headers.get("Authorization", "")
+        scheme, _, encoded = header.partition(" ")
+        if scheme.lower() == "basic":
+            try:
+                _, _, password = base64.b64decode(encoded).decode().partition(":")
+            except (ValueError, UnicodeDecodeError):
+                password = ""
+            if hmac.compare_digest(password.encode(), key.encode()):
+                return
+        raise AuthRequired(
+            "Authentication required.",
+            hint="Use the server's API key as the password (any user name).",
+        )
+
+    # Git --------------------------------------------------------------------------------
+
+    def _serve_git(self, route: GitRoute, query: str) -> None:
+        platform = self.server.platform
+        if platform.store.find_app(route.app) is None:
+            if not (route.is_push and self.server.settings.auto_create):
+                self._refuse_missing_app(route)
+                return
+            try:
+                platform.create_app(route.app)
+            except CedarboxError as exc:
+                if platform.store.find_app(route.app) is None:  # not a concurrent create
+                    raise exc
+        request = CgiRequest(
+            method=self.command,
+            path_info=f"/{route.app}.git{route.rest}",
+            query=query,
+            content_type=self.headers.get("Content-Type", ""),
+            content_encoding=self.headers.get("Content-Encoding", ""),
+            git_protocol=self.headers.get("Git-Protocol", ""),
+            content_length=self._content_length(),
+            remote_addr=self.client_address[0],
+        )
+        env = backend_env(request, platform.data.repos_root(), self.server.settings.to_env())
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if chunked:
+            body = iter_chunked(self.rfile)  # type: ignore[arg-type]
+        else:
+            body = iter_sized(self.rfile, request.content_length or 0)  # type: ignore[arg-type]
+        sent_head = False
+
+        def start_response(head: CgiHead) -> None:
+            nonlocal sent_head
+            self.send_response(head.status, head.reason)
+            for name, value in head.headers:
+                self.send_header(name, value)
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            sent_head = True
+
+        def write(data: bytes) -> None:
+            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.wfile.flush()
+
+        try:
+            run_backend(request, body, env, start_response, write)
+        except BadRequestBody as exc:
+            if not sent_head:
+                raise
+            self.log_message("bad request body: %s", exc.message)
+            self.close_connection = True
+            return
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _content_length(self) -> int | None:
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return None
+        try:
+            length = int(raw)
+        except ValueError:
+            raise BadRequestBody(f"Invalid Content-Length {raw!r}.") from None
+        if length < 0:
+            raise BadRequestBody("Negative Content-Length.")
+        return length
+
+    def _refuse_missing_app(self, route: GitRoute) -> None:
+        """Answer in git's own protocol, so git prints the reason (`fatal: remote error: …`)."""
+        if route.is_push:
+            message = (
+                f"NO_SUCH_APP: app '{route.app}' does not exist and this server does not create "
+                f"apps on push. Create it first: cedarbox apps:create {route.app}"
+            )
+        else:
+            message = f"NO_SUCH_APP: app '{route.app}' does not exist. Push to it to create it."
+        if not route.is_advertisement:
+            raise AppNotFound(message)
+        self._discard_body()
+        body = error_advertisement(route.service, message)
+        self.send_response(200)
+        self.send_header("Content-Type", f"application/x-{route.service}-advertisement")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    # API --------------------------------------------------------------------------------
+
+    def _serve_api(self, path: str) -> None:
+        platform = self.server.platform
+        parts = [p for p in path.split("/") if p][1:]
+        if self.command != "GET":
+            self._send_text(405, "The API is read-only; use the cedarbox command line.\n")
+        elif parts == ["apps"]:
+            self._send_json(200, [self._app_json(a.name) for a in platform.store.list_apps()])
+        elif len(parts) == 2 and parts[0] == "apps":
+            self._send_json(200, self._app_json(platform.get_app(parts[1]).name))
+        else:
+            self._send_text(404, f"No such API endpoint: {path}\n")
+
+    def _app_json(self, name: str) -> dict[str, object]:
+        platform = self.server.platform
+        app = platform.get_app(name)
+        release = platform.store.current_release(name)
+        return {
+            "name": app.name,
+            "stack": app.stack,
+            "git_url": platform.git_url(app.name),
+            "web_url": platform.web_url(app.name),
+            "release": release.version if release else None,
+        }
+
+    # Responses --------------------------------------------------------------------------
+
+    def _discard_body(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            for _ in iter_chunked(self.rfile):  # type: ignore[arg-type]
+                pass
+        elif length := self._content_length():
+            for _ in iter_sized(self.rfile, length):  # type: ignore[arg-type]
+                pass
+
+    def _send_error(self, exc: CedarboxError) -> None:
+        self.close_connection = True
+        text = f"{exc.code}: " + "\n".join(exc.lines()) + "\n"
+        extra = (
+            {"WWW-Authenticate": 'Basic realm="cedarbox"'} if isinstance(exc, AuthRequired) else {}
+        )
+        self._send_text(exc.http_status, text, extra)
+
+    def _send_text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
+        self._send(status, text.encode(), "text/plain; charset=utf-8", headers or {})
+
+    def _send_json(self, status: int, data: object) -> None:
+        self._send(status, json.dumps(data, indent=2).encode() + b"\n", "application/json", {})
+
+    def _send(self, status: int, body: bytes, content_type: str, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+
+def serve(settings: Settings) -> None:
+    """Run the server until Ctrl-C or SIGTERM; print the URL first so people and tests find it."""
+    if not settings.api_key and not _is_loopback(settings.host):
+        raise UsageError(
+            f"Refusing to listen on {settings.host} without an API key.",
+            hint="Pass --api-key KEY (or set CEDARBOX_API_KEY); git then asks for it as the "
+            "password.",
+        )
+    signal.signal(signal.SIGTERM, _interrupt)
+    server = CedarboxServer(settings)
+    print(f"cedarbox listening on {server.url}", flush=True)
+    print(f"data directory: {settings.data_dir}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        print("cedarbox stopped", flush=True)
+    finally:
+        server.server_close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
