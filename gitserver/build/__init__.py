@@ -1,0 +1,1 @@
+"""The build pipeline: detect → restore cache → compile → release metadata → export → save cache."""

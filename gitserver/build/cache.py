@@ -1,0 +1,141 @@
+"""The per-app build cache, transactional: only a successful build replaces the last good one.
+
+Layout under the app's cache root:
+    current/            the last good cache: `.heroku/` and `metadata.json`
+    staging-<id>/       what a successful build is committing
+    old-<id>/           a cache being retired by a commit
+
+A build works on its own copy (`checkout`, copy-on-write where the filesystem can), takes
+what it reuses by rename, and commits by renaming staging into place. A build that fails,
+times out or is killed never touches `current/`; leftovers are cleaned up on the next checkout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+METADATA = "metadata.json"
+
+
+@dataclass
+class BuildCache:
+    """A build's private copy of the app's cache."""
+
+    root: Path | None  # the app's cache root; None for a build that keeps no cache
+    work: Path  # this build's copy
+    previous: dict[str, Any] = field(default_factory=dict)  # metadata of the last good build
+
+    @classmethod
+    def checkout(cls, root: Path | None, scratch: Path) -> BuildCache:
+        work = scratch / "cache"
+        previous: dict[str, Any] = {}
+        current = root / "current" if root else None
+        if root is not None:
+            recover(root)
+        if current is not None and current.is_dir():
+            copy_tree(current, work)
+            try:
+                previous = json.loads((work / METADATA).read_text())
+            except (OSError, ValueError):
+                previous = {}
+        else:
+            work.mkdir(parents=True)
+        return cls(root=root, work=work, previous=previous)
+
+    @property
+    def empty(self) -> bool:
+        return not self.previous
+
+    def take(self, name: str, dest: Path) -> bool:
+        """Move a cached entry (e.g. `.heroku`) into the build; False if the cache lacks it."""
+        src = self.work / name
+        if not src.exists():
+            return False
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if dest.exists():
+            shutil.rmtree(dest)
+        src.rename(dest)
+        return True
+
+    def discard(self) -> None:
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+
+    def commit(self, entries: Mapping[str, Path], metadata: Mapping[str, Any]) -> None:
+        """Make `entries` (moved, not copied) and `metadata` the app's new last good cache."""
+        if self.root is None:
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = self.root / f"staging-{uuid.uuid4().hex}"
+        staging.mkdir()
+        for name, src in entries.items():
+            if src.exists():
+                src.rename(staging / name)
+        meta_path = staging / METADATA
+        with open(meta_path, "w") as f:
+            json.dump(dict(metadata), f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        current = self.root / "current"
+        old = self.root / f"old-{uuid.uuid4().hex}"
+        if current.exists():
+            current.rename(old)
+        staging.rename(current)
+        _fsync_dir(self.root)
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def recover(root: Path) -> None:
+    """Finish or undo a commit that a crash interrupted; drop abandoned staging copies."""
+    if not root.is_dir():
+        return
+    current = root / "current"
+    olds = sorted(root.glob("old-*"), key=lambda p: p.stat().st_mtime)
+    if not current.exists() and olds:
+        olds.pop().rename(current)
+    for leftover in [*olds, *root.glob("staging-*")]:
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def purge(root: Path) -> bool:
+    """Forget the app's cache (`builds:cache:purge`); True if there was one."""
+    current = root / "current"
+    if not current.exists():
+        return False
+    old = root / f"old-{uuid.uuid4().hex}"
+    current.rename(old)
+    shutil.rmtree(old, ignore_errors=True)
+    return True
+
+
+def size_bytes(root: Path) -> int:
+    current = root / "current"
+    total = 0
+    for dirpath, _, files in os.walk(current):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
+
+
+def copy_tree(src: Path, dest: Path) -> None:
+    """Copy a directory tree, sharing blocks copy-on-write where the filesystem allows."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", "--reflink=auto", str(src), str(dest)], check=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,86 @@
+"""What every phase of one build shares: the request, the stack profile, output, report, env."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gitserver.build.cache import BuildCache
+from gitserver.build.profiles import StackProfile
+from gitserver.build.report import BuildReport
+from gitserver.output import Output
+from gitserver.settings import Settings
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """One build: a source tree to compile in place for `app` on `stack`."""
+
+    app: str
+    stack: str
+    build_dir: Path  # the exported source; compiled in place, becomes the slug
+    cache_root: Path | None  # the app's cache (gitserver.build.cache); None: keep none
+    env_dir: Path  # config vars as files, one per variable
+    slug_path: Path | None  # where the slug goes (None: `cedarbox build` without --slug)
+    source_version: str
+    settings: Settings
+    build_id: str = ""
+    # The runtime of the app's last successful build ("python-3.12.14"): sticky default.
+    sticky_runtime: str | None = None
+
+
+@dataclass
+class BuildContext:
+    request: BuildRequest
+    profile: StackProfile
+    out: Output
+    report: BuildReport
+    env: dict[str, str]
+    deadline: float  # time.monotonic() by which compile must finish
+    # Scratch space of this build (same filesystem as the cache: renames are free).
+    scratch: Path = field(default=Path())
+    # Set by the restore phase: this build's private copy of the app's cache.
+    cache: BuildCache | None = None
+    # Set by the buildpack: entries to keep (name -> path, moved) and the cache's metadata.
+    cache_to_save: tuple[dict[str, Path], dict[str, Any]] = field(default_factory=lambda: ({}, {}))
+
+    @property
+    def build_dir(self) -> Path:
+        return self.request.build_dir
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def config_var(self, name: str) -> str | None:
+        """A config var from ENV_DIR (the buildpack reads the few it needs, as Heroku's does)."""
+        path = self.request.env_dir / name
+        try:
+            return path.read_text().strip() if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+
+# The host environment a build may see: nothing else of the server's leaks into builds.
+_PASSED_THROUGH = ("PATH", "LANG", "TZ")
+
+
+def build_environment(request: BuildRequest, *, home: Path) -> dict[str, str]:
+    """The clean environment of a build (architecture: no server secrets reach app code)."""
+    env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.setdefault("LANG", "C.UTF-8")
+    env.update(
+        {
+            "HOME": str(home),
+            "STACK": request.stack,
+            "SOURCE_VERSION": request.source_version,
+            "ENV_DIR": str(request.env_dir),
+            "BUILD_DIR": str(request.build_dir),
+        }
+    )
+    # The server's own pip settings (a local wheelhouse or index), deliberately passed on.
+    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
+    return env

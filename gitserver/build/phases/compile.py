@@ -1,0 +1,10 @@
+"""Compile: run the buildpack's compile step against the build directory."""
+
+from __future__ import annotations
+
+from gitserver.build.buildpack import Buildpack
+from gitserver.build.context import BuildContext
+
+
+def compile(ctx: BuildContext, buildpack: Buildpack) -> None:
+    buildpack.compile(ctx)

@@ -1,0 +1,138 @@
+"""The build pipeline: named phases in order, each timed into the build report.
+
+detect → restore cache → compile → release metadata → export slug → save cache
+
+Phases raise BuildError; this module is the edge that prints a failure in the stack's style,
+records its code, and returns a failed BuildResult. It never raises for a build problem.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitserver.build.buildpack import Buildpack
+from gitserver.build.context import BuildContext, BuildRequest, build_environment
+from gitserver.build.errors import BuildError
+from gitserver.build.phases import compile as compile_phase
+from gitserver.build.phases import export, release, restore, save
+from gitserver.build.phases.detect import detect, print_no_detect
+from gitserver.build.profiles import StackProfile, load_profile
+from gitserver.build.python.buildpack import PythonBuildpack
+from gitserver.build.report import BuildReport
+from gitserver.output import Output
+
+BUILDPACKS: tuple[Buildpack, ...] = (PythonBuildpack(),)
+
+
+@dataclass
+class BuildResult:
+    report: BuildReport
+    profile: StackProfile
+    process_types: dict[str, str] = field(default_factory=dict)
+    addons: list[str] = field(default_factory=list)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.report.failure_code is None
+
+    def announce_release(self, out: Output, version: int, web_url: str) -> None:
+        """The platform's Launching lines, once the release exists (heroku-reference §2)."""
+        if self.profile.legacy:
+            out.step(f"Launching... done, v{version}")
+            out.indent(f"{web_url} deployed to cedarbox")
+        else:
+            out.step("Launching...")
+            out.indent(f"Released v{version}")
+            out.indent(f"{web_url} deployed to cedarbox")
+        out.line()
+
+
+def run_build(request: BuildRequest, out: Output) -> BuildResult:
+    """Run every phase; return a result whose report says how it went."""
+    profile = load_profile(request.stack)
+    report = BuildReport(
+        app=request.app,
+        stack=request.stack,
+        source_version=request.source_version,
+        build_id=request.build_id,
+    )
+    result = BuildResult(report=report, profile=profile)
+    started = time.monotonic()
+    work_root = request.settings.data_dir / "work"
+    work_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="build-", dir=work_root) as scratch:
+        ctx = BuildContext(
+            request=request,
+            profile=profile,
+            out=out,
+            report=report,
+            env=build_environment(request, home=Path(scratch) / "home"),
+            deadline=time.monotonic() + request.settings.build_timeout,
+            scratch=Path(scratch),
+        )
+        (Path(scratch) / "home").mkdir()
+        _introduce(ctx)
+        phase = "detect"
+        try:
+            with report.phase("detect"):
+                buildpack = detect(ctx, BUILDPACKS)
+            phase = "compile"
+            with report.phase("restore"):
+                cache = restore.restore(ctx)
+            with report.phase("compile"):
+                compile_phase.compile(ctx, buildpack)
+            with report.phase("release"):
+                metadata = release.release(ctx, buildpack)
+            result.process_types = metadata.process_types
+            result.addons = metadata.addons
+            phase = "export"
+            with report.phase("export") as record:
+                if request.slug_path is None:
+                    record.outcome = "skipped"
+                else:
+                    export.export(ctx, request.slug_path)
+            with report.phase("save-cache"):
+                save.save(ctx, cache)
+            report.outcome = "succeeded"
+        except BuildError as exc:
+            report.outcome = "failed"
+            report.failure_code = exc.code
+            report.failure_summary = exc.summary
+            _print_failure(ctx, exc, phase)
+        finally:
+            report.duration_seconds = round(time.monotonic() - started, 3)
+            if request.slug_path is not None and not result.succeeded:
+                request.slug_path.unlink(missing_ok=True)
+            shutil.rmtree(Path(scratch) / "home", ignore_errors=True)
+    return result
+
+
+def _introduce(ctx: BuildContext) -> None:
+    if not ctx.profile.legacy:
+        ctx.out.line("Building source:")
+        ctx.out.line()
+        ctx.out.step(f"Building on the {ctx.profile.display_name} stack")
+        ctx.out.step("Determining which buildpack to use for this app")
+
+
+def _print_failure(ctx: BuildContext, exc: BuildError, phase: str) -> None:
+    out = ctx.out
+    if exc.code == "NO_BUILDPACK":
+        print_no_detect(ctx)
+        out.line()
+        out.bang("Push failed")
+        return
+    if ctx.profile.legacy and exc.legacy_lines is not None:
+        out.bang("\n".join(exc.legacy_lines))
+    elif ctx.profile.legacy:
+        out.bang("\n".join([exc.summary, *exc.body]))
+    else:
+        out.error(exc.summary, exc.body)
+    if phase == "compile":
+        out.bang(f"Push rejected, failed to compile {ctx.report.buildpack or 'Python'} app.")
+    out.line()
+    out.bang("Push failed")

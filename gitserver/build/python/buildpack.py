@@ -1,0 +1,41 @@
+"""The Python buildpack's detect / compile / release, as a sequence of named steps.
+
+Each step lives in its own module and prints its own lines:
+  hooks        bin/pre_compile and bin/post_compile
+  checks       package-manager files (which one, or a clear error)
+  version      which Python the app asked for, and which host interpreter provides it
+  cache_rules  keep or discard the cached `.heroku` (and why), and what to save
+  runtime      `.heroku/python`: the relocatable environment the slug runs
+  packages     pip, setuptools and the app's requirements
+  django       collectstatic, and the Postgres add-on in release metadata
+"""
+
+from __future__ import annotations
+
+from gitserver.build.buildpack import ReleaseMetadata
+from gitserver.build.context import BuildContext
+from gitserver.build.python import cache_rules, checks, django, hooks, packages, runtime, version
+
+
+class PythonBuildpack:
+    name = "Python"
+
+    def detect(self, ctx: BuildContext) -> bool:
+        root = ctx.build_dir
+        return any((root / f).is_file() for f in ctx.profile.detect_files) or any(
+            (root / d).is_dir() for d in ctx.profile.detect_dirs
+        )
+
+    def compile(self, ctx: BuildContext) -> None:
+        hooks.run_hook(ctx, "pre_compile")
+        manager = checks.check_package_manager(ctx)
+        python = version.choose_python(ctx)
+        cache_rules.restore(ctx, python, manager)
+        runtime.install_python(ctx, python)
+        packages.install_dependencies(ctx, python, manager)
+        django.collectstatic(ctx, python)
+        hooks.run_hook(ctx, "post_compile")
+        cache_rules.prepare_save(ctx, python, manager)
+
+    def release(self, ctx: BuildContext) -> ReleaseMetadata:
+        return ReleaseMetadata(addons=django.addons(ctx))

@@ -1,0 +1,48 @@
+"""Values the Python buildpack's steps hand to each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class PackageManager:
+    """The app's package manager and the file it installs from."""
+
+    name: str  # "pip"
+    requirements: Path  # build_dir / "requirements.txt"
+    generated: bool = False  # cedar-14: written by the build for a setup.py-only app
+
+
+@dataclass(frozen=True)
+class HostInterpreter:
+    """A Python interpreter found on this host (pyenv, uv, PATH or the registry)."""
+
+    path: Path
+    version: str  # e.g. "3.12.1"
+    implementation: str = "cpython"  # or "pypy"
+    origin: str = ""  # "pyenv", "uv", "path", "registry"
+
+    @property
+    def major(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+
+@dataclass(frozen=True)
+class ChosenPython:
+    """The Python a build uses: what Heroku would install, and what this host provides."""
+
+    version: str  # what Heroku would install, e.g. "3.12.14" or "2.7.9" (pypy: "1.9")
+    runtime_name: str  # "python-3.12.14", "pypy-1.9" (cedar-14's runtime.txt vocabulary)
+    requested: str | None  # as the app wrote it ("3.12", "python-3.4.2"); None if unspecified
+    source: str  # "runtime.txt", ".python-version", "Pipfile.lock", "sticky" or "default"
+    interpreter: HostInterpreter
+
+    @property
+    def major(self) -> str:
+        return ".".join(self.version.split(".")[:2])
+
+    @property
+    def exact(self) -> bool:
+        return self.interpreter.version == self.version

@@ -1,0 +1,124 @@
+"""Run a build's subprocesses: output streamed line by line, bounded by the compile deadline."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from gitserver.build.context import BuildContext
+from gitserver.build.errors import BuildError
+
+LineSink = Callable[[str], None]
+
+
+def build_timeout_error(ctx: BuildContext) -> BuildError:
+    minutes = ctx.request.settings.build_timeout / 60
+    return BuildError(
+        "BUILD_TIMEOUT",
+        "Build timed out.",
+        [
+            f"The compile step ran longer than the limit of {minutes:g} minutes and was stopped.",
+            "Make the build faster (fewer or cached dependencies), or raise the limit with",
+            "CEDARBOX_BUILD_TIMEOUT (seconds) on the cedarbox server.",
+        ],
+        legacy_lines=[f"Compile did not complete in {minutes:g} minutes."],
+    )
+
+
+def run_streamed(
+    ctx: BuildContext,
+    argv: Sequence[str],
+    *,
+    on_line: LineSink,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    merge_stderr: bool = True,
+    on_stderr: LineSink | None = None,
+) -> int:
+    """Run `argv`, passing each output line to `on_line` as it arrives; return the exit code.
+
+    The process runs in its own process group so a timeout kills everything it started.
+    Raises BuildError(BUILD_TIMEOUT) when the compile deadline passes.
+    """
+    proc = subprocess.Popen(
+        list(argv),
+        cwd=cwd or ctx.build_dir,
+        env=dict(env if env is not None else ctx.env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+        start_new_session=True,
+    )
+    sinks = {proc.stdout: on_line}
+    if not merge_stderr:
+        sinks[proc.stderr] = on_stderr or on_line
+    selector = selectors.DefaultSelector()
+    pending: dict[object, bytes] = {}
+    for stream in sinks:
+        assert stream is not None
+        os.set_blocking(stream.fileno(), False)
+        selector.register(stream, selectors.EVENT_READ)
+        pending[stream] = b""
+    try:
+        while selector.get_map():
+            remaining = ctx.remaining()
+            if remaining <= 0:
+                _kill_group(proc)
+                raise build_timeout_error(ctx)
+            for key, _ in selector.select(timeout=min(remaining, 1.0)):
+                data = os.read(key.fd, 65536)
+                if not data:
+                    selector.unregister(key.fileobj)
+                    if pending[key.fileobj]:
+                        sinks[key.fileobj](_decode(pending[key.fileobj]))
+                    continue
+                lines = (pending[key.fileobj] + data).split(b"\n")
+                pending[key.fileobj] = lines.pop()
+                for line in lines:
+                    sinks[key.fileobj](_decode(line))
+        while True:
+            try:
+                return proc.wait(timeout=max(ctx.remaining(), 0.01))
+            except subprocess.TimeoutExpired:
+                _kill_group(proc)
+                raise build_timeout_error(ctx) from None
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        selector.close()
+        for stream in sinks:
+            stream.close()  # type: ignore[union-attr]
+
+
+def run_quiet(
+    ctx: BuildContext,
+    argv: Sequence[str],
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, str]:
+    """Run `argv` collecting its output (for steps Heroku keeps silent); deadline applies."""
+    lines: list[str] = []
+    code = run_streamed(ctx, argv, on_line=lines.append, cwd=cwd, env=env)
+    return code, "\n".join(lines)
+
+
+def _decode(raw: bytes) -> str:
+    return raw.rstrip(b"\r").decode("utf-8", "replace")
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
