@@ -1,0 +1,83 @@
+"""The transactional build cache: only commits replace it; crashes leave the last good one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gitserver.build.cache import BuildCache, purge, recover
+
+
+def checkout(root: Path, scratch: Path) -> BuildCache:
+    scratch.mkdir(parents=True, exist_ok=True)
+    return BuildCache.checkout(root, scratch)
+
+
+def commit_file(root: Path, scratch: Path, content: str, meta: dict[str, str]) -> None:
+    cache = checkout(root, scratch)
+    entry = scratch / "build" / ".heroku"
+    entry.mkdir(parents=True)
+    (entry / "file").write_text(content)
+    cache.commit({".heroku": entry}, meta)
+
+
+def test_empty_cache_checks_out_empty(tmp_path: Path) -> None:
+    cache = checkout(tmp_path / "cache", tmp_path / "s1")
+    assert cache.empty and cache.previous == {}
+    assert cache.take(".heroku", tmp_path / "b" / ".heroku") is False
+
+
+def test_commit_then_checkout_restores_entries_and_metadata(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "one", {"python_version": "3.12.14"})
+    cache = checkout(root, tmp_path / "s2")
+    assert cache.previous == {"python_version": "3.12.14"}
+    dest = tmp_path / "b2" / ".heroku"
+    assert cache.take(".heroku", dest)
+    assert (dest / "file").read_text() == "one"
+
+
+def test_a_build_that_never_commits_leaves_the_last_good_cache(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    failed = checkout(root, tmp_path / "s2")
+    dest = tmp_path / "b2" / ".heroku"
+    failed.take(".heroku", dest)
+    (dest / "file").write_text("half-written by a failed build")
+    failed.discard()
+    again = checkout(root, tmp_path / "s3")
+    again.take(".heroku", tmp_path / "b3" / ".heroku")
+    assert (tmp_path / "b3" / ".heroku" / "file").read_text() == "good"
+
+
+def test_recover_after_a_crash_between_the_two_renames(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    (root / "current").rename(root / "old-crashed")  # killed right after the first rename
+    (root / "staging-abandoned").mkdir()
+    recover(root)
+    assert (root / "current" / ".heroku" / "file").read_text() == "good"
+    assert sorted(p.name for p in root.iterdir()) == ["current"]
+
+
+def test_recover_drops_leftovers_of_a_finished_commit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "new", {"v": "2"})
+    (root / "old-leftover").mkdir()
+    recover(root)
+    assert sorted(p.name for p in root.iterdir()) == ["current"]
+
+
+def test_purge_forgets_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    assert purge(root) is False
+    commit_file(root, tmp_path / "s1", "x", {"v": "1"})
+    assert purge(root) is True
+    assert checkout(root, tmp_path / "s2").empty
+
+
+def test_checkout_copies_so_the_build_cannot_touch_the_cache(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    cache = checkout(root, tmp_path / "s2")
+    (cache.work / ".heroku" / "file").write_text("changed in the copy")
+    assert (root / "current" / ".heroku" / "file").read_text() == "good"
