@@ -6,10 +6,16 @@ BIN    := $(VENV)/bin
 # once from PyPI here so that builds and tests need no network.
 TOOL_WHEELS := .wheels/tools
 TOOLS := pip==26.2.1 setuptools==70.3.0 pip==7.0.1 setuptools==16.0
+# Real framework wheels for the end-to-end tests' Flask and Django apps (Python 3.12),
+# fetched here so the tests themselves never touch the network.
+APP_WHEELS := .wheels/apps
+APPS := flask gunicorn django psycopg2-binary
 
-.PHONY: install serve test lint bench clean
+.PHONY: install test-deps serve test lint bench clean
 
 install: $(VENV)/.installed $(TOOL_WHEELS)/.fetched
+
+test-deps: install $(APP_WHEELS)/.fetched
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
@@ -18,11 +24,17 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-$(TOOL_WHEELS)/.fetched: Makefile
+$(TOOL_WHEELS)/.fetched: Makefile $(VENV)/.installed
 	mkdir -p $(TOOL_WHEELS)
 	for spec in $(TOOLS); do \
 	  $(BIN)/pip download --quiet --no-deps --only-binary=:all: -d $(TOOL_WHEELS) $$spec || exit 1; \
 	done
+	touch $@
+
+$(APP_WHEELS)/.fetched: Makefile $(VENV)/.installed
+	mkdir -p $(APP_WHEELS)
+	$(BIN)/pip download --quiet --only-binary=:all: --python-version 3.12 \
+	  --platform manylinux2014_x86_64 --implementation cp -d $(APP_WHEELS) $(APPS)
 	touch $@
 
 serve: install
@@ -31,10 +43,11 @@ serve: install
 lint: install
 	$(BIN)/ruff check .
 
-test: install lint
-	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) $(BIN)/pytest -q
+test: test-deps lint
+	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEELS=$(CURDIR)/$(APP_WHEELS) \
+	  $(BIN)/pytest -q
 
-bench: install
+bench: test-deps
 	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) $(BIN)/python bench/run.py
 
 clean:

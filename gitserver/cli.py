@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -11,10 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from gitserver import __version__
+from gitserver.configvars import parse_assignments
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.settings import STACKS, Settings
-from gitserver.store import App
+from gitserver.store import App, Release
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, Handler] = {}
@@ -88,6 +90,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slug", type=Path, default=None, help="write the slug here")
     p.add_argument("--report", type=Path, default=None, help="write the JSON build report here")
 
+    p = sub.add_parser("builds:cache:purge", parents=[common], help="empty the build cache")
+    _app_option(p)
+    p.add_argument("--confirm", default=None, help="accepted for heroku CLI compatibility")
+
+    p = sub.add_parser("config", parents=[common], help="show config vars")
+    _app_option(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-s", "--shell", action="store_true", help="KEY=value lines")
+
+    p = sub.add_parser("config:get", parents=[common], help="print one config var's value")
+    _app_option(p)
+    p.add_argument("key")
+
+    p = sub.add_parser("config:set", parents=[common], help="set config vars (new release)")
+    _app_option(p)
+    p.add_argument("assignments", nargs="*", metavar="KEY=value")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("config:unset", parents=[common], help="remove config vars (new release)")
+    _app_option(p)
+    p.add_argument("keys", nargs="+", metavar="KEY")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("releases", parents=[common], help="list releases")
+    _app_option(p)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("releases:info", parents=[common], help="show a release")
+    _app_option(p)
+    p.add_argument("release", nargs="?", type=_version, help="vN (default: current)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("releases:rollback", parents=[common], help="roll back to a release")
+    _app_option(p)
+    p.add_argument("release", nargs="?", type=_version, help="vN (default: the one before)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("stack:set", parents=[common], help="change the stack of the next build")
+    _app_option(p)
+    p.add_argument("stack", help=f"one of: {', '.join(STACKS)}")
+
     p = sub.add_parser("runtimes", parents=[common], help="list Python runtimes on this host")
     p.add_argument("--json", action="store_true")
 
@@ -99,6 +142,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _app_option(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     p.add_argument("-a", "--app", required=required, help="app name")
+
+
+def _version(text: str) -> int:
+    digits = text[1:] if text.lower().startswith("v") else text
+    if not digits.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a release version like v3")
+    return int(digits)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,6 +303,125 @@ def _build(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if result.succeeded else 1
 
 
+@command("builds:cache:purge")
+def _cache_purge(args: argparse.Namespace, settings: Settings) -> int:
+    purged = Platform.open(settings).purge_cache(args.app)
+    print(f"Purging build cache for {args.app}... done" + ("" if purged else " (it was empty)"))
+    return 0
+
+
+@command("config")
+def _config(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    config = platform.store.config(platform.get_app(args.app).name)
+    if args.json:
+        _print_json(config)
+    elif args.shell:
+        for key, value in config.items():
+            print(f"{key}={shlex.quote(value)}")
+    else:
+        print(f"=== {args.app} Config Vars")
+        width = max((len(k) for k in config), default=0) + 1
+        for key, value in config.items():
+            print(f"{key + ':':<{width}} {value}")
+    return 0
+
+
+@command("config:get")
+def _config_get(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    config = platform.store.config(platform.get_app(args.app).name)
+    print(config.get(args.key, ""))
+    return 0
+
+
+@command("config:set")
+def _config_set(args: argparse.Namespace, settings: Settings) -> int:
+    pairs = parse_assignments(args.assignments)
+    release = Platform.open(settings).set_config(args.app, pairs)
+    # Values are never echoed: CI logs keep this output.
+    _release_done(args, release, f"Setting {', '.join(pairs)} and restarting {args.app}")
+    return 0
+
+
+@command("config:unset")
+def _config_unset(args: argparse.Namespace, settings: Settings) -> int:
+    release = Platform.open(settings).unset_config(args.app, args.keys)
+    _release_done(args, release, f"Unsetting {', '.join(args.keys)} and restarting {args.app}")
+    return 0
+
+
+@command("releases")
+def _releases(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    releases = platform.store.list_releases(platform.get_app(args.app).name)
+    if args.json:
+        _print_json([_release_json(r) for r in releases])
+        return 0
+    if releases:
+        print(f"=== {args.app} Releases - Current: v{releases[0].version}")
+    rows = [(f"v{r.version}", r.description, r.user, _when(r.created_at)) for r in releases]
+    _print_table(
+        ("Version", "Description", "By", "When"), rows, empty=f"{args.app} has no releases."
+    )
+    return 0
+
+
+@command("releases:info")
+def _releases_info(args: argparse.Namespace, settings: Settings) -> int:
+    release = Platform.open(settings).release(args.app, args.release)
+    info = _release_json(release)
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"=== Release v{release.version}")
+    for key in ("description", "by", "when", "build", "slug"):
+        print(f"{key.title() + ':':<13}{info[key] or ''}")
+    print(f"=== v{release.version} Config vars")
+    for key, value in release.config.items():
+        print(f"{key}: {value}")
+    return 0
+
+
+@command("releases:rollback")
+def _releases_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    release = Platform.open(settings).rollback(args.app, args.release)
+    _release_done(args, release, f"Rolling back {args.app}")
+    if not args.json:
+        print("Note: a rollback does not roll back database migrations or add-ons.")
+    return 0
+
+
+@command("stack:set")
+def _stack_set(args: argparse.Namespace, settings: Settings) -> int:
+    app = Platform.open(settings).set_stack(args.app, args.stack)
+    print(f"Setting stack to {app.stack}... done")
+    print(f"You will need to redeploy {app.name} for the change to take effect.")
+    print(f"Run `git push cedarbox main` to trigger a new build on {app.name}.")
+    return 0
+
+
+def _release_done(args: argparse.Namespace, release: Release, doing: str) -> None:
+    if getattr(args, "json", False):
+        _print_json(_release_json(release))
+    else:
+        print(f"{doing}... done, v{release.version}")
+
+
+def _release_json(release: Release) -> dict[str, object]:
+    return {
+        "version": release.version,
+        "description": release.description,
+        "by": release.user,
+        "when": _when(release.created_at),
+        "build": release.build_id,
+        "slug": release.slug,
+        "slug_pruned": release.slug_pruned,
+        "config_keys": sorted(release.config),
+        "process_types": release.process_types,
+    }
+
+
 @command("runtimes")
 def _runtimes(args: argparse.Namespace, settings: Settings) -> int:
     from gitserver.build.python.runtimes import list_runtimes
@@ -287,6 +456,8 @@ def _app_json(platform: Platform, app: App) -> dict[str, object]:
         "git_url": platform.git_url(app.name),
         "web_url": platform.web_url(app.name),
         "release": f"v{release.version}" if release else None,
+        "addons": [],
+        "cache_size_bytes": platform.cache_size(app.name),
         "repository": str(platform.data.repo(app.name)),
     }
 

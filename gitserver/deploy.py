@@ -19,7 +19,7 @@ from gitserver.build.pipeline import BuildResult, run_build
 from gitserver.errors import BuildFailed, CedarboxError
 from gitserver.locks import AppLock
 from gitserver.output import Output
-from gitserver.platform import Platform
+from gitserver.platform import Platform, current_user
 from gitserver.receive.refs import RefUpdate
 from gitserver.store import Release
 
@@ -76,7 +76,9 @@ def _record(platform: Platform, request: BuildRequest, result: BuildResult, out:
         build_id=request.build_id,
         slug=str(request.slug_path),
         process_types=result.process_types,
+        user=current_user(),
     )
+    platform.prune_slugs(request.app)
     store.finish_build(
         request.build_id,
         failure_code=None,

@@ -40,6 +40,11 @@ class AppNotFound(CedarboxError):
     http_status = 404
 
 
+class ReleaseNotFound(CedarboxError):
+    code = "NO_SUCH_RELEASE"
+    http_status = 404
+
+
 class AppExists(CedarboxError):
     code = "APP_EXISTS"
     http_status = 409

@@ -46,6 +46,8 @@ MIGRATIONS: tuple[str, ...] = (
         config       TEXT NOT NULL,
         process_types TEXT NOT NULL,
         created_at   REAL NOT NULL,
+        user         TEXT NOT NULL DEFAULT '',
+        slug_pruned  INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (app, version)
     );
     CREATE TABLE config_vars (
@@ -89,6 +91,8 @@ class Release:
     config: dict[str, str]
     process_types: dict[str, str]
     created_at: float
+    user: str = ""
+    slug_pruned: bool = False  # its slug file was removed by the retention setting
 
 
 class Store:
@@ -118,6 +122,8 @@ class Store:
         self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
+        if self._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+            return
         with self.transaction() as db:
             current = db.execute("PRAGMA user_version").fetchone()[0]
             for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
@@ -225,46 +231,63 @@ class Store:
         build_id: str | None,
         slug: str | None,
         process_types: dict[str, str],
+        user: str = "",
     ) -> Release:
-        """Append release vN+1 with the app's current config, in one transaction."""
+        """Append release vN+1 with a new slug and the app's current config vars."""
         with self.transaction() as db:
-            last = db.execute("SELECT MAX(version) FROM releases WHERE app = ?", (app,)).fetchone()[
-                0
-            ]
-            config = {
-                r["key"]: r["value"]
-                for r in db.execute("SELECT key, value FROM config_vars WHERE app = ?", (app,))
-            }
-            release = Release(
-                app,
-                (last or 0) + 1,
-                description,
-                build_id,
-                slug,
-                config,
-                process_types,
-                time.time(),
+            return _insert_release(
+                db, app, description, build_id, slug, _config(db, app), process_types, user
             )
-            db.execute(
-                "INSERT INTO releases(app, version, description, build_id, slug, config,"
-                " process_types, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    app,
-                    release.version,
-                    description,
-                    build_id,
-                    slug,
-                    json.dumps(config),
-                    json.dumps(process_types),
-                    release.created_at,
-                ),
-            )
-            if build_id:
+
+    def change_config(
+        self, app: str, *, set_vars: dict[str, str], unset: list[str], description: str, user: str
+    ) -> Release:
+        """Change config vars and append the release that carries them, atomically."""
+        with self.transaction() as db:
+            for key, value in set_vars.items():
                 db.execute(
-                    "UPDATE builds SET release_version = ? WHERE id = ?",
-                    (release.version, build_id),
+                    "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
+                    " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
+                    (app, key, value),
                 )
-        return release
+            for key in unset:
+                db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (app, key))
+            current = _current(db, app)
+            return _insert_release(
+                db,
+                app,
+                description,
+                current.build_id if current else None,
+                current.slug if current else None,
+                _config(db, app),
+                current.process_types if current else {},
+                user,
+            )
+
+    def rollback(self, app: str, target: Release, *, user: str) -> Release:
+        """A new release that reuses `target`'s slug and config vars (Heroku's rollback)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM config_vars WHERE app = ?", (app,))
+            db.executemany(
+                "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)",
+                [(app, k, v) for k, v in target.config.items()],
+            )
+            return _insert_release(
+                db,
+                app,
+                f"Rollback to v{target.version}",
+                target.build_id,
+                target.slug,
+                dict(target.config),
+                dict(target.process_types),
+                user,
+            )
+
+    def get_release(self, app: str, version: int) -> Release | None:
+        row = self._db.execute(
+            "SELECT * FROM releases WHERE app = ? AND version = ?", (app, version)
+        ).fetchone()
+        return _release(row) if row else None
 
     def list_releases(self, app: str) -> list[Release]:
         rows = self._db.execute(
@@ -273,14 +296,94 @@ class Store:
         return [_release(r) for r in rows]
 
     def current_release(self, app: str) -> Release | None:
-        row = self._db.execute(
-            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", (app,)
-        ).fetchone()
-        return _release(row) if row else None
+        return _current(self._db, app)
+
+    def prune_slugs(self, app: str, keep: int) -> list[str]:
+        """Mark slugs beyond the newest `keep` releases pruned; return the files to delete.
+
+        The current and the previous release's slugs are never pruned, whatever `keep` says,
+        nor a slug that a kept release still uses (config changes and rollbacks share slugs).
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT version, slug FROM releases WHERE app = ? AND slug IS NOT NULL"
+                " AND slug_pruned = 0 ORDER BY version DESC",
+                (app,),
+            ).fetchall()
+            keep_versions = {r["version"] for r in rows[: max(keep, 2)]}
+            kept_slugs = {r["slug"] for r in rows if r["version"] in keep_versions}
+            latest = db.execute(
+                "SELECT slug FROM releases WHERE app = ? ORDER BY version DESC LIMIT 2", (app,)
+            ).fetchall()
+            kept_slugs |= {r["slug"] for r in latest}
+            doomed = [r for r in rows if r["slug"] not in kept_slugs]
+            db.executemany(
+                "UPDATE releases SET slug_pruned = 1 WHERE app = ? AND version = ?",
+                [(app, r["version"]) for r in doomed],
+            )
+        return sorted({r["slug"] for r in doomed})
+
+
+def _config(db: sqlite3.Connection, app: str) -> dict[str, str]:
+    rows = db.execute("SELECT key, value FROM config_vars WHERE app = ? ORDER BY key", (app,))
+    return {r["key"]: r["value"] for r in rows}
+
+
+def _current(db: sqlite3.Connection, app: str) -> Release | None:
+    row = db.execute(
+        "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", (app,)
+    ).fetchone()
+    return _release(row) if row else None
+
+
+def _insert_release(
+    db: sqlite3.Connection,
+    app: str,
+    description: str,
+    build_id: str | None,
+    slug: str | None,
+    config: dict[str, str],
+    process_types: dict[str, str],
+    user: str,
+) -> Release:
+    last = db.execute("SELECT MAX(version) FROM releases WHERE app = ?", (app,)).fetchone()[0]
+    release = Release(
+        app=app,
+        version=(last or 0) + 1,
+        description=description,
+        build_id=build_id,
+        slug=slug,
+        config=config,
+        process_types=process_types,
+        created_at=time.time(),
+        user=user,
+        slug_pruned=False,
+    )
+    db.execute(
+        "INSERT INTO releases(app, version, description, build_id, slug, config,"
+        " process_types, created_at, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            app,
+            release.version,
+            description,
+            build_id,
+            slug,
+            json.dumps(config),
+            json.dumps(process_types),
+            release.created_at,
+            user,
+        ),
+    )
+    if build_id and description.startswith("Deploy"):
+        db.execute(
+            "UPDATE builds SET release_version = ? WHERE id = ?", (release.version, build_id)
+        )
+    return release
 
 
 def _release(row: sqlite3.Row) -> Release:
     data = dict(row)
     data["config"] = json.loads(data["config"])
     data["process_types"] = json.loads(data["process_types"])
+    data["slug_pruned"] = bool(data["slug_pruned"])
     return Release(**data)

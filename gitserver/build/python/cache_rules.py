@@ -14,7 +14,9 @@ from gitserver.build.python.types import ChosenPython, PackageManager
 CACHED = ".heroku"
 
 
-def metadata_for(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> dict[str, str]:
+def metadata_for(
+    ctx: BuildContext, python: ChosenPython, manager: PackageManager
+) -> dict[str, str]:
     """What the next build compares against to decide whether this cache still fits."""
     return {
         "stack": ctx.request.stack,
@@ -55,7 +57,8 @@ def discard_reasons(previous: dict[str, str], current: dict[str, str]) -> list[s
         )
     elif changed("pip_version"):
         reasons.append(
-            f"The pip version has changed from {previous['pip_version']} to {current['pip_version']}"
+            f"The pip version has changed from {previous['pip_version']} to "
+            f"{current['pip_version']}"
         )
     if changed("requirements_sha256"):
         reasons.append("The contents of requirements.txt changed")

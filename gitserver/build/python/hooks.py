@@ -28,7 +28,9 @@ def run_hook(ctx: BuildContext, name: str) -> None:
         raise BuildError(
             "HOOK_FAILED",
             f"Failed to run the bin/{name} script.",
-            [f"The bin/{name} script exited with status {code}.",
-             "See the log output above for more information."],
+            [
+                f"The bin/{name} script exited with status {code}.",
+                "See the log output above for more information.",
+            ],
             legacy_lines=[f"bin/{name} exited with status {code}."],
         )
