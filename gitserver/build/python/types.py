@@ -23,10 +23,17 @@ class HostInterpreter:
     version: str  # e.g. "3.12.1"
     implementation: str = "cpython"  # or "pypy"
     origin: str = ""  # "pyenv", "uv", "path", "registry"
+    # The Python language version it implements; differs from `version` only for PyPy.
+    language_version: str = ""
 
     @property
     def major(self) -> str:
         return ".".join(self.version.split(".")[:2])
+
+    @property
+    def language(self) -> str:
+        """The Python language version (e.g. "2.7.18"): decides how environments are made."""
+        return self.language_version or self.version
 
 
 @dataclass(frozen=True)
