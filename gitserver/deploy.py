@@ -11,6 +11,7 @@ import subprocess
 import tarfile
 import tempfile
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from gitserver import repos
@@ -35,31 +36,41 @@ def deploy(
         platform.store.start_build(build_id, app.name, update.new, app.stack)
         logs = platform.data.builds(app.name)
         logs.mkdir(parents=True, exist_ok=True)
-        with open(logs / f"{build_id}.log", "wb") as log:
-            out.tee(log)
-            with tempfile.TemporaryDirectory(
-                prefix=f"{app.name}-", dir=platform.data.work()
-            ) as tmp:
-                work = Path(tmp)
-                export_commit(Path.cwd(), update.new, work / "source")
+        try:
+            with open(logs / f"{build_id}.log", "wb") as log, out.tee(log):
                 request = BuildRequest(
                     app=app.name,
                     stack=app.stack,
-                    build_dir=work / "source",
+                    build_dir=Path(),  # set once the source is exported
                     cache_root=platform.data.cache(app.name),
-                    env_dir=write_env_dir(work / "env", platform.store.config(app.name)),
+                    env_dir=Path(),
                     slug_path=platform.data.slugs(app.name) / f"{build_id}.tar.gz",
                     source_version=update.new,
                     settings=platform.settings,
                     build_id=build_id,
                     sticky_runtime=previous.python_runtime if previous else None,
                 )
-                result = run_build(request, out)
+                result = _build(platform, request, out)
                 result.report.push_options = push_options
-            release = _record(platform, request, result, out)
-        if update.branch:
-            repos.set_head(platform.data.repo(app.name), update.branch)
-        return release
+                release = _record(platform, request, result, out)
+        except BuildFailed:
+            raise
+        except BaseException:
+            # Never leave a build "pending": a crash or bug still ends it, with a code.
+            platform.store.finish_build(build_id, failure_code="INTERNAL_ERROR")
+            raise
+    if update.branch:
+        repos.set_head(platform.data.repo(app.name), update.branch)
+    return release
+
+
+def _build(platform: Platform, request: BuildRequest, out: Output) -> BuildResult:
+    """Export the pushed tree and the config vars into scratch space, then run the pipeline."""
+    with tempfile.TemporaryDirectory(prefix=f"{request.app}-", dir=platform.data.work()) as tmp:
+        work = Path(tmp)
+        export_commit(Path.cwd(), request.source_version, work / "source")
+        env_dir = write_env_dir(work / "env", platform.store.config(request.app))
+        return run_build(replace(request, build_dir=work / "source", env_dir=env_dir), out)
 
 
 def _record(platform: Platform, request: BuildRequest, result: BuildResult, out: Output) -> Release:

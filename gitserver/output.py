@@ -8,7 +8,8 @@ sideband. Every line is also kept, so the transcript can be stored and replayed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import BinaryIO
 
 STEP = "-----> "
@@ -27,9 +28,14 @@ class Output:
         self.colour_blocks = colour_blocks
         self.transcript: list[str] = []
 
-    def tee(self, sink: BinaryIO) -> None:
-        """Also write every following line to `sink` (e.g. the build's stored log)."""
+    @contextmanager
+    def tee(self, sink: BinaryIO) -> Iterator[None]:
+        """Also write every line to `sink` (e.g. the build's stored log) inside the block."""
         self._sinks.append(sink)
+        try:
+            yield
+        finally:
+            self._sinks.remove(sink)
 
     def line(self, text: str = "") -> None:
         for part in text.split("\n"):

@@ -127,7 +127,8 @@ def _print_failure(ctx: BuildContext, exc: BuildError, phase: str) -> None:
         out.bang("Push failed")
         return
     if ctx.profile.legacy and exc.legacy_lines is not None:
-        out.bang("\n".join(exc.legacy_lines))
+        if exc.legacy_lines:  # [] : the 2015 buildpack printed nothing of its own
+            out.bang("\n".join(exc.legacy_lines))
     elif ctx.profile.legacy:
         out.bang("\n".join([exc.summary, *exc.body]))
     else:

@@ -43,19 +43,26 @@ class CgiHead:
 def backend_env(
     request: CgiRequest, project_root: Path, extra: Mapping[str, str]
 ) -> dict[str, str]:
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/"),
-        "LANG": os.environ.get("LANG", "C.UTF-8"),
-        "GIT_PROJECT_ROOT": str(project_root),
-        "GIT_HTTP_EXPORT_ALL": "1",
-        "GATEWAY_INTERFACE": "CGI/1.1",
-        "REQUEST_METHOD": request.method,
-        "PATH_INFO": request.path_info,
-        "QUERY_STRING": request.query,
-        "CONTENT_TYPE": request.content_type,
-        "REMOTE_ADDR": request.remote_addr,
-    }
+    """The server's own environment (the hook is part of the server) plus the CGI variables.
+
+    Inherited GIT_* variables are dropped so they cannot redirect http-backend or receive-pack
+    to another repository; builds get their own clean environment later.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(
+        {
+            "GIT_PROJECT_ROOT": str(project_root),
+            "GIT_HTTP_EXPORT_ALL": "1",
+            "GATEWAY_INTERFACE": "CGI/1.1",
+            "REQUEST_METHOD": request.method,
+            "PATH_INFO": request.path_info,
+            "QUERY_STRING": request.query,
+            "CONTENT_TYPE": request.content_type,
+            "REMOTE_ADDR": request.remote_addr,
+        }
+    )
+    for name in ("CONTENT_LENGTH", "HTTP_CONTENT_ENCODING", "HTTP_GIT_PROTOCOL"):
+        env.pop(name, None)
     if request.content_length is not None:
         env["CONTENT_LENGTH"] = str(request.content_length)
     if request.content_encoding:

@@ -1,0 +1,34 @@
+"""Normalised `remote:` transcripts, compared whole, as the buildpack's own tests compare them.
+
+What varies from run to run or host to host is replaced by a placeholder: ANSI colours, git's
+padding, commit shas, ports, temporary paths, sizes, timings and the host's Python patch.
+"""
+
+from __future__ import annotations
+
+import re
+
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\x1b\[[0-9;]*m"), ""),
+    (re.compile(r"/tmp/[^\s'\"]*?/(?=[^/\s]+\.whl)"), "<WHEELHOUSE>/"),
+    (re.compile(r"/tmp/\S*"), "<TMP>"),
+    (re.compile(r"\b[0-9a-f]{40}\b"), "<SHA>"),
+    (re.compile(r"(Deploy )[0-9a-f]{7}\b"), r"\1<SHA>"),
+    (re.compile(r"(localhost|127\.0\.0\.1):\d+"), r"\1:<PORT>"),
+    (re.compile(r"Done: \d+(\.\d+)?M"), "Done: <SIZE>"),
+    (re.compile(r"Compressing\.\.\. done, \d+(\.\d+)?MB"), "Compressing... done, <SIZE>"),
+    (re.compile(r"this host provides (\d+\.\d+)\.\d+"), r"this host provides \1.<PATCH>"),
+    (re.compile(r"\b\d+(\.\d+)? ?(s|ms|seconds)\b"), "<TIME>"),
+    (re.compile(r"\(\d+(\.\d+)? ?[kKM]?B\)"), "(<BYTES>)"),
+)
+
+
+def normalise(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        for pattern, replacement in _RULES:
+            line = pattern.sub(replacement, line)
+        out.append(line.rstrip())
+    while out and not out[-1]:
+        out.pop()
+    return out
