@@ -456,7 +456,9 @@ def _app_json(platform: Platform, app: App) -> dict[str, object]:
         "git_url": platform.git_url(app.name),
         "web_url": platform.web_url(app.name),
         "release": f"v{release.version}" if release else None,
-        "addons": [],
+        "addons": [
+            f"{a.service}:{a.plan} ({a.name})" for a in platform.store.list_addons(app.name)
+        ],
         "cache_size_bytes": platform.cache_size(app.name),
         "repository": str(platform.data.repo(app.name)),
     }

@@ -31,6 +31,10 @@ class DataDir:
     def builds(self, app: str) -> Path:
         return self.root / "builds" / app
 
+    def addons(self, app: str) -> Path:
+        """Embedded add-on data (the SQLite stand-in for heroku-postgresql)."""
+        return self.root / "addons" / app
+
     def lock(self, app: str) -> Path:
         return self.root / "locks" / f"{app}.lock"
 
@@ -40,9 +44,16 @@ class DataDir:
 
     def app_dirs(self, app: str) -> list[Path]:
         """Everything an app owns on disk (removed by apps:destroy)."""
-        return [self.repo(app), self.cache(app), self.slugs(app), self.builds(app), self.lock(app)]
+        return [
+            self.repo(app),
+            self.cache(app),
+            self.slugs(app),
+            self.builds(app),
+            self.addons(app),
+            self.lock(app),
+        ]
 
     def ensure(self) -> DataDir:
-        for sub in ("repos", "cache", "slugs", "builds", "locks", "work"):
+        for sub in ("repos", "cache", "slugs", "builds", "addons", "locks", "work"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return self

@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from gitserver import repos
+from gitserver.addons import announce, provision_requested
 from gitserver.build.context import BuildRequest
 from gitserver.build.pipeline import BuildResult, run_build
 from gitserver.errors import BuildFailed, CedarboxError
@@ -81,6 +82,8 @@ def _record(platform: Platform, request: BuildRequest, result: BuildResult, out:
     if not result.succeeded:
         store.finish_build(request.build_id, failure_code=report.failure_code)
         raise BuildFailed(report.failure_summary or "The build failed.", detail=report.failure_code)
+    provisioned = provision_requested(platform, request.app, result.addons)
+    announce(out, provisioned, legacy=result.profile.legacy)
     release = store.create_release(
         request.app,
         f"Deploy {request.source_version[:7]}",

@@ -50,6 +50,16 @@ MIGRATIONS: tuple[str, ...] = (
         slug_pruned  INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (app, version)
     );
+    CREATE TABLE addons (
+        app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        service      TEXT NOT NULL,
+        plan         TEXT NOT NULL,
+        provider     TEXT NOT NULL,
+        config_var   TEXT NOT NULL,
+        created_at   REAL NOT NULL,
+        PRIMARY KEY (app, name)
+    );
     CREATE TABLE config_vars (
         app    TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
         key    TEXT NOT NULL,
@@ -64,6 +74,17 @@ MIGRATIONS: tuple[str, ...] = (
 class App:
     name: str
     stack: str
+    created_at: float
+
+
+@dataclass(frozen=True)
+class Addon:
+    app: str
+    name: str  # e.g. "postgresql-cubic-12345"
+    service: str  # e.g. "heroku-postgresql"
+    plan: str  # e.g. "hobby-dev"
+    provider: str  # what really serves it: "sqlite", "postgresql"
+    config_var: str  # e.g. "DATABASE_URL"
     created_at: float
 
 
@@ -282,6 +303,45 @@ class Store:
                 dict(target.process_types),
                 user,
             )
+
+    def attach_addon(self, addon: Addon, config: dict[str, str], *, user: str) -> Release:
+        """Record an add-on, set the config vars it provides, and release, atomically."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO addons(app, name, service, plan, provider, config_var, created_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    addon.app,
+                    addon.name,
+                    addon.service,
+                    addon.plan,
+                    addon.provider,
+                    addon.config_var,
+                    addon.created_at,
+                ),
+            )
+            db.executemany(
+                "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
+                " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
+                [(addon.app, k, v) for k, v in config.items()],
+            )
+            current = _current(db, addon.app)
+            return _insert_release(
+                db,
+                addon.app,
+                f"Add {addon.service} add-on",
+                current.build_id if current else None,
+                current.slug if current else None,
+                _config(db, addon.app),
+                current.process_types if current else {},
+                user,
+            )
+
+    def list_addons(self, app: str) -> list[Addon]:
+        rows = self._db.execute(
+            "SELECT * FROM addons WHERE app = ? ORDER BY created_at", (app,)
+        ).fetchall()
+        return [Addon(**dict(r)) for r in rows]
 
     def get_release(self, app: str, version: int) -> Release | None:
         row = self._db.execute(

@@ -15,6 +15,38 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CEDARBOX = [sys.executable, "-m", "gitserver"]
 TOOL_WHEELS = Path(os.environ.get("CEDARBOX_TOOL_WHEELS", ROOT / ".wheels" / "tools"))
+# Real framework wheels fetched by `make test-deps` (Flask, gunicorn, Django, psycopg2).
+APP_WHEELS = Path(os.environ.get("CEDARBOX_TEST_APP_WHEELS", ROOT / ".wheels" / "apps"))
+
+# Tiny wheels the tests build themselves: what the sample apps' requirements name.
+TEST_PACKAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("alpha", "1.0", ()),
+    ("beta", "1.0", ()),
+    ("gamma", "1.0", ()),
+    ("delta", "1.0", ()),
+    ("greet", "2.0", ()),
+    ("hello-world", "1.0", ("greet>=2",)),
+)
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tests.wheelhouse import build_wheel
+
+    house = tmp_path_factory.mktemp("wheelhouse")
+    for name, version, requires in TEST_PACKAGES:
+        module = name.replace("-", "_")
+        build_wheel(
+            house,
+            name,
+            version,
+            requires=requires,
+            modules={
+                module: f"VERSION = {version!r}\ndef main():\n    print('{name} {version}')\n"
+            },
+            console_scripts={name: f"{module}:main"},
+        )
+    return house
 
 
 def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
@@ -107,20 +139,25 @@ def start_server(tmp: Path, *serve_args: str, **env_extra: str) -> Server:
     return Server(url=url, data_dir=data_dir, env=env, proc=proc)
 
 
+def find_links(wheelhouse: Path) -> str:
+    return f"{wheelhouse} {APP_WHEELS}"
+
+
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path)
+def server(tmp_path: Path, wheelhouse: Path) -> Iterator[Server]:
+    srv = start_server(tmp_path, PIP_FIND_LINKS=find_links(wheelhouse))
     yield srv
     srv.stop()
 
 
 @pytest.fixture
-def server_factory(tmp_path: Path) -> Iterator:
+def server_factory(tmp_path: Path, wheelhouse: Path) -> Iterator:
     started: list[Server] = []
 
     def factory(*serve_args: str, **env_extra: str) -> Server:
         sub = tmp_path / f"server{len(started)}"
         sub.mkdir()
+        env_extra.setdefault("PIP_FIND_LINKS", find_links(wheelhouse))
         srv = start_server(sub, *serve_args, **env_extra)
         started.append(srv)
         return srv

@@ -10,7 +10,8 @@ import re
 
 _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\x1b\[[0-9;]*m"), ""),
-    (re.compile(r"/tmp/[^\s'\"]*?/(?=[^/\s]+\.whl)"), "<WHEELHOUSE>/"),
+    (re.compile(r"/\S*/wheelhouse\d*"), "<WHEELHOUSE>"),
+    (re.compile(r"/\S*\.wheels/apps"), "<APP_WHEELS>"),
     (re.compile(r"/tmp/\S*"), "<TMP>"),
     (re.compile(r"\b[0-9a-f]{40}\b"), "<SHA>"),
     (re.compile(r"(Deploy )[0-9a-f]{7}\b"), r"\1<SHA>"),

@@ -123,16 +123,13 @@ def _print_failure(ctx: BuildContext, exc: BuildError, phase: str) -> None:
     out = ctx.out
     if exc.code == "NO_BUILDPACK":
         print_no_detect(ctx)
-        out.line()
-        out.bang("Push failed")
-        return
-    if ctx.profile.legacy and exc.legacy_lines is not None:
-        if exc.legacy_lines:  # [] : the 2015 buildpack printed nothing of its own
-            out.bang("\n".join(exc.legacy_lines))
     elif ctx.profile.legacy:
-        out.bang("\n".join([exc.summary, *exc.body]))
+        lines = exc.legacy_lines if exc.legacy_lines is not None else [exc.summary, *exc.body]
+        if lines:  # [] : the 2015 buildpack printed nothing of its own
+            out.bang("\n".join(lines))
+        out.line()
     else:
-        out.error(exc.summary, exc.body)
+        out.error(exc.summary, exc.body)  # a block, blank lines around it
     if phase == "compile":
         out.bang(f"Push rejected, failed to compile {ctx.report.buildpack or 'Python'} app.")
     out.line()
