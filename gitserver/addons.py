@@ -66,8 +66,8 @@ def _provision_sqlite(platform: Platform, app: str, service: str, plan: str) -> 
         addon, {"DATABASE_URL": sqlite_url(database)}, user=current_user()
     )
     notice = (
-        "No PostgreSQL is available to cedarbox, so DATABASE_URL points at an SQLite database; "
-        "this is not PostgreSQL. Apps that need PostgreSQL features will fail at run time."
+        "No PostgreSQL is available to cedarbox, so DATABASE_URL points at an SQLite\n"
+        "database: this is not PostgreSQL. Apps that need PostgreSQL features will fail."
     )
     return Provisioned(addon, release, notice)
 
