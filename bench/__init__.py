@@ -1,0 +1,490 @@
+"""cedarbox benchmarks: the shared harness that every benchmark module uses.
+
+A benchmark is a `Benchmark` (a name and a function) registered in `bench/run.py`'s one list.
+Its function gets a `Context` (run count, scratch directory, shared cache) and returns a
+`Result`: table rows (`Row`, each optionally checked against a `Target`), notes printed under
+the table, and free-form details for the JSON file.
+
+The harness also runs servers (`Server`: start a command, wait for its "listening on" line),
+measures their memory (`TreeSampler`: the resident set of a process and all its descendants,
+sampled from /proc) and tells whether anything else was busy meanwhile (`ForeignCpu`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MIB = 1024 * 1024
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# Registry types ---------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What a benchmark function gets: options, a scratch directory and a cache shared by all."""
+
+    runs: int
+    quick: bool
+    workdir: Path
+    python: str = sys.executable
+    shared: dict[str, object] = field(default_factory=dict)
+
+    def log(self, message: str) -> None:
+        print(f"  {message}", file=sys.stderr, flush=True)
+
+    def venv_bin(self, name: str) -> str:
+        """A program installed beside the Python running the bench (else in the repo's .venv)."""
+        path = Path(self.python).parent / name
+        return str(path if path.exists() else REPO_ROOT / ".venv" / "bin" / name)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A pass/fail limit: on the ratio to the baseline, or on the value itself."""
+
+    limit: float
+    kind: Literal["ratio", "absolute"]
+
+    def describe(self, unit: str) -> str:
+        if self.kind == "ratio":
+            return f"<= {self.limit:.2f}x"
+        return f"<= {format_value(self.limit, unit)}"
+
+    def met(self, value: float, baseline: float | None) -> bool | None:
+        if self.kind == "absolute":
+            return value <= self.limit
+        if baseline is None or baseline <= 0:
+            return None
+        return value / baseline <= self.limit
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the results table. `unit`: "s" (seconds), "B" (bytes, shown in MiB), "x"."""
+
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    target: Target | None = None
+    stat: str = "median"  # how `value` and `baseline` summarise the runs: "median", "max"
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline is None or self.baseline <= 0:
+            return None
+        return self.value / self.baseline
+
+    @property
+    def status(self) -> str:
+        if self.target is None:
+            return "info"
+        met = self.target.met(self.value, self.baseline)
+        return "n/a" if met is None else ("PASS" if met else "MISS")
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "metric": self.metric,
+            "stat": self.stat,
+            "value": self.value,
+            "unit": self.unit,
+            "baseline": self.baseline,
+            "ratio": self.ratio,
+            "target": self.target.describe(self.unit) if self.target else None,
+            "status": self.status,
+        }
+
+
+@dataclass
+class Result:
+    rows: list[Row]
+    notes: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # e.g. "other processes were busy"
+    details: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    description: str
+    run: Callable[[Context], Result]
+
+
+def format_value(value: float, unit: str) -> str:
+    if unit == "B":
+        return f"{value / MIB:.1f} MiB"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "x":
+        return f"{value:.3f}x"
+    return f"{value:g} {unit}"
+
+
+def median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+# Servers ----------------------------------------------------------------------------------
+
+
+class Server:
+    """A server process that prints `... listening on http://HOST:PORT` as its first line.
+
+    stdout and stderr go to files in `logdir` (no pipes that could fill up and stall it).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        logdir: Path,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+        timeout: float = 20.0,
+    ) -> None:
+        self.name = name
+        self.stdout_path = logdir / f"{name}.stdout"
+        self.stderr_path = logdir / f"{name}.stderr"
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                list(argv),
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=dict(env) if env is not None else None,
+                cwd=cwd,
+            )
+        self.url = self._wait_for_url(timeout)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _wait_for_url(self, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            first = self.stdout_path.read_text(errors="replace").partition("\n")
+            if first[1] and "listening on " in first[0]:
+                return first[0].rpartition("listening on ")[2].strip()
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(
+            f"{self.name} did not start; stderr:\n{self.stderr_path.read_text(errors='replace')}"
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def cpu_seconds(pid: int) -> float:
+    """user + system CPU time the process itself has used so far (not its children)."""
+    fields = _read_stat(pid)
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS if fields else 0.0
+
+
+def high_water_rss(pid: int) -> int | None:
+    """The kernel's own peak RSS of one process (VmHWM), in bytes."""
+    with contextlib.suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU of a process plus that of its children it has already waited for."""
+    fields = _read_stat(pid)
+    return sum(int(f) for f in fields[11:15]) / CLOCK_TICKS if fields else 0.0
+
+
+def machine_busy_seconds() -> float:
+    """CPU time all CPUs have spent busy since boot (not idle, not waiting for I/O)."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+class ForeignCpu:
+    """CPU used by processes other than this one, `pids` and their (reaped) children.
+
+    Measure it around a timed section: if other work ran on the machine meanwhile, the
+    timing is suspect. Counts only children that were waited for by the end.
+    """
+
+    def __init__(self, *pids: int) -> None:
+        self.pids = (os.getpid(), *pids)
+        self.seconds = 0.0
+        self.elapsed = 0.0
+
+    def _own(self) -> float:
+        return sum(tree_cpu_seconds(pid) for pid in self.pids)
+
+    def __enter__(self) -> ForeignCpu:
+        self._start = (machine_busy_seconds(), self._own(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        busy, own, start = self._start
+        self.elapsed = time.perf_counter() - start
+        self.seconds = max(0.0, (machine_busy_seconds() - busy) - (self._own() - own))
+
+    @property
+    def share(self) -> float:
+        """Foreign CPU as a share of all CPUs' time during the section."""
+        cpus = os.cpu_count() or 1
+        return self.seconds / (self.elapsed * cpus) if self.elapsed > 0 else 0.0
+
+
+def open_fds(pid: int) -> int:
+    """How many file descriptors the process has open (a leak shows as growth per request)."""
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return 0
+
+
+def current_rss(pid: int) -> int:
+    fields = _read_stat(pid)
+    return int(fields[21]) * PAGE_SIZE if fields else 0
+
+
+# Memory of a process tree -----------------------------------------------------------------
+
+
+@dataclass
+class ProcessRecord:
+    """One program one process ran (an exec starts a new record): when seen, its peak RSS."""
+
+    pid: int
+    label: str
+    first_seen: float
+    last_seen: float
+    peak_rss: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "pid": self.pid,
+            "label": self.label,
+            "first_seen_s": round(self.first_seen, 3),
+            "last_seen_s": round(self.last_seen, 3),
+            "peak_rss": self.peak_rss,
+        }
+
+
+@dataclass
+class TreeSample:
+    """What a TreeSampler saw. Times are seconds since it started.
+
+    `peak_tree_rss` sums RSS over the root and every descendant at one instant, so pages
+    shared between processes (git's own text, shared libraries) count once per process.
+    """
+
+    peak_root_rss: int = 0
+    peak_tree_rss: int = 0
+    peak_tree_at: float = 0.0
+    ticks: int = 0
+    processes: list[ProcessRecord] = field(default_factory=list)
+
+    def summary(self) -> list[dict[str, object]]:
+        """Per program label: how long it was seen (first to last sighting) and its peak RSS."""
+        by_label: dict[str, dict[str, float]] = {}
+        for rec in self.processes:
+            entry = by_label.setdefault(
+                rec.label, {"count": 0, "first": rec.first_seen, "last": rec.last_seen, "rss": 0}
+            )
+            entry["count"] += 1
+            entry["first"] = min(entry["first"], rec.first_seen)
+            entry["last"] = max(entry["last"], rec.last_seen)
+            entry["rss"] = max(entry["rss"], rec.peak_rss)
+        rows = [
+            {
+                "label": label,
+                "count": int(e["count"]),
+                "first_seen_s": round(e["first"], 3),
+                "last_seen_s": round(e["last"], 3),
+                "peak_rss": int(e["rss"]),
+            }
+            for label, e in by_label.items()
+        ]
+        return sorted(rows, key=lambda r: float(r["first_seen_s"]))  # type: ignore[arg-type]
+
+
+class TreeSampler:
+    """Sample the RSS of `root` and all its descendants every `interval` seconds, in a thread.
+
+    Only /proc/PID/stat is read (one file per process: parent, command, RSS). Processes
+    that were not descendants when first seen are not read again, so a tick costs one
+    directory listing plus a read per member of the tree. Processes living shorter than
+    one interval may be missed.
+    """
+
+    def __init__(self, root: int, interval: float = 0.02) -> None:
+        self.root = root
+        self.interval = interval
+        self.sample = TreeSample()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="tree-sampler", daemon=True)
+        self._unrelated: set[int] = set()
+        self._records: dict[tuple[int, str, str], ProcessRecord] = {}
+        self._t0 = 0.0
+
+    def start(self) -> TreeSampler:
+        self._t0 = time.monotonic()
+        self._tick()
+        self._thread.start()
+        return self
+
+    def stop(self) -> TreeSample:
+        self._stop.set()
+        self._thread.join()
+        self._tick()
+        self.sample.processes = sorted(self._records.values(), key=lambda r: r.first_seen)
+        return self.sample
+
+    def __enter__(self) -> TreeSampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if not self._stop.is_set():
+            self.stop()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self._tick()
+
+    def _tick(self) -> None:
+        now = time.monotonic() - self._t0
+        stats: dict[int, list[str]] = {}
+        comms: dict[int, str] = {}
+        for name in os.listdir("/proc"):
+            if not name.isdigit():
+                continue
+            pid = int(name)
+            if pid in self._unrelated:
+                continue
+            parsed = _read_stat_with_comm(pid)
+            if parsed is not None:
+                comms[pid], stats[pid] = parsed
+        members = _descendants(self.root, {pid: int(f[1]) for pid, f in stats.items()})
+        self._unrelated.update(pid for pid in stats if pid not in members)
+        tree_rss = 0
+        for pid in members:
+            fields = stats[pid]
+            rss = int(fields[21]) * PAGE_SIZE
+            tree_rss += rss
+            if pid == self.root:
+                self.sample.peak_root_rss = max(self.sample.peak_root_rss, rss)
+            key = (pid, fields[19], comms[pid])  # pid, start time, program: one exec
+            rec = self._records.get(key)
+            if rec is None:
+                rec = self._records[key] = ProcessRecord(pid, _label(pid, comms[pid]), now, now, 0)
+            rec.last_seen = now
+            rec.peak_rss = max(rec.peak_rss, rss)
+        self.sample.ticks += 1
+        if tree_rss > self.sample.peak_tree_rss:
+            self.sample.peak_tree_rss = tree_rss
+            self.sample.peak_tree_at = now
+
+
+def _descendants(root: int, parents: Mapping[int, int]) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for pid, ppid in parents.items():
+        children.setdefault(ppid, []).append(pid)
+    members: set[int] = set()
+    todo = [root] if root in parents else []
+    while todo:
+        pid = todo.pop()
+        members.add(pid)
+        todo.extend(children.get(pid, ()))
+    return members
+
+
+def _read_stat_with_comm(pid: int) -> tuple[str, list[str]] | None:
+    """(comm, fields after comm) of /proc/PID/stat: fields[1] is the parent, [21] the RSS."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read().decode("latin-1")
+    except OSError:
+        return None
+    left, right = raw.find("("), raw.rfind(")")
+    return raw[left + 1 : right], raw[right + 2 :].split()
+
+
+def _read_stat(pid: int) -> list[str] | None:
+    parsed = _read_stat_with_comm(pid)
+    return parsed[1] if parsed else None
+
+
+def _label(pid: int, comm: str) -> str:
+    """A short name for what a process runs: `git index-pack`, `python -m pkg.mod`, `sh hook`."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return comm
+    argv = [a for a in argv if a]
+    if not argv:
+        return comm
+    prog = os.path.basename(argv[0])
+    rest = argv[1:]
+    if prog == "git" and rest:
+        sub = next((a for a in rest if not a.startswith("-")), rest[0])
+        return f"git {sub}"
+    if prog.startswith("python"):
+        if len(rest) >= 2 and rest[0] == "-m":
+            return f"python -m {rest[1]}"
+        script = next((a for a in rest if not a.startswith("-")), "")
+        return f"python {os.path.basename(script)}".strip()
+    if prog in ("sh", "dash", "bash") and rest:
+        return f"sh {'/'.join(Path(rest[0]).parts[-2:])}"
+    return prog
+
+
+# Small helpers ----------------------------------------------------------------------------
+
+
+def run_checked(
+    argv: Sequence[str],
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command; on failure raise with its output (benchmarks must not fail silently)."""
+    proc = subprocess.run(
+        list(argv), cwd=cwd, env=dict(env) if env else None, input=stdin, capture_output=True
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {proc.returncode}:\n"
+            f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}"
+        )
+    return proc
