@@ -16,7 +16,7 @@ from gitserver.configvars import parse_assignments
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.settings import STACKS, Settings
-from gitserver.store import App, Release
+from gitserver.store import App, DynoRecord, Release
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, Handler] = {}
@@ -130,6 +130,41 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stack:set", parents=[common], help="change the stack of the next build")
     _app_option(p)
     p.add_argument("stack", help=f"one of: {', '.join(STACKS)}")
+
+    p = sub.add_parser("ps", parents=[common], help="list the app's dynos")
+    _app_option(p)
+    p.add_argument("type", nargs="?", help="only this process type")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("ps:scale", parents=[common], help="scale process types (web=2 worker+1)")
+    _app_option(p)
+    p.add_argument("changes", nargs="*", metavar="TYPE=N")
+    p.add_argument("--json", action="store_true")
+
+    for verb in ("ps:restart", "restart"):
+        p = sub.add_parser(verb, parents=[common], help="restart dynos (all, a type or one)")
+        _app_option(p)
+        p.add_argument("target", nargs="?", default="", metavar="TYPE|DYNO")
+
+    p = sub.add_parser("ps:stop", parents=[common], help="stop dynos (the formation restarts them)")
+    _app_option(p)
+    p.add_argument("target", metavar="TYPE|DYNO")
+
+    p = sub.add_parser("logs", parents=[common], help="show the app's logs")
+    _app_option(p)
+    p.add_argument("-n", "--num", type=int, default=100, help="lines to show (default 100)")
+    p.add_argument("-t", "--tail", action="store_true", help="keep following until Ctrl-C")
+    p.add_argument("-p", "--ps", "-d", "--dyno", dest="dyno", default="", help="web, web.1, router")
+    p.add_argument("-s", "--source", choices=("app", "heroku"), default="", help="only these")
+
+    p = sub.add_parser("run", parents=[common], help="run a one-off command in the release")
+    _app_option(p)
+    p.add_argument("-e", "--env", default="", help="extra variables: 'KEY=value;KEY2=value2'")
+    p.add_argument(
+        "-x", "--exit-code", action="store_true", help="(always: the exit code is passed on)"
+    )
+    p.add_argument("--no-tty", action="store_true", help="(accepted for heroku CLI compatibility)")
+    p.add_argument("words", nargs=argparse.REMAINDER, metavar="COMMAND")
 
     p = sub.add_parser("runtimes", parents=[common], help="list Python runtimes on this host")
     p.add_argument("--json", action="store_true")
@@ -420,6 +455,141 @@ def _release_json(release: Release) -> dict[str, object]:
         "config_keys": sorted(release.config),
         "process_types": release.process_types,
     }
+
+
+@command("ps")
+def _ps(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    release, counts = platform.formation(args.app)
+    dynos = [d for d in platform.dynos(args.app) if not args.type or d.type == args.type]
+    if args.json:
+        _print_json([_dyno_json(d) for d in dynos])
+        return 0
+    rows = [
+        (
+            d.type,
+            d.name,
+            d.state + (f" ({d.detail})" if d.detail and d.state == "crashed" else ""),
+            _when(d.since),
+            f"v{d.release_version}" if d.release_version else "",
+            d.command,
+        )
+        for d in dynos
+    ]
+    _print_table(
+        ("Type", "Name", "State", "Since", "Release", "Command"),
+        rows,
+        empty=f"No dynos on {args.app}.",
+    )
+    if platform.server() is None and any(counts.values()):
+        _note(
+            f"cedarbox serve is not running: {_formation_text(counts)} starts when it runs "
+            f"(v{release.version if release else '?'})."
+        )
+    return 0
+
+
+@command("ps:scale")
+def _ps_scale(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    if not args.changes:
+        _, counts = platform.formation(args.app)
+        if args.json:
+            _print_json(counts)
+        else:
+            print(_formation_text(counts) or f"{args.app} has no process types to scale.")
+        return 0
+    counts = platform.scale(args.app, args.changes)
+    if args.json:
+        _print_json(counts)
+        return 0
+    print(f"Scaling dynos... done, now running {_formation_text(counts, ' at ', ', ')}")
+    if platform.server() is None:
+        _note("cedarbox serve is not running: the formation applies when it runs.")
+    return 0
+
+
+@command("ps:restart")
+@command("restart")
+def _ps_restart(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    platform.request_dynos(args.app, "restart", args.target)
+    print(f"Restarting {_dynos_text(args.target)} on {args.app}... done")
+    if platform.server() is None:
+        _note("cedarbox serve is not running: no dynos are running to restart.")
+    return 0
+
+
+@command("ps:stop")
+def _ps_stop(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    platform.request_dynos(args.app, "stop", args.target)
+    print(f"Stopping {_dynos_text(args.target)} on {args.app}... done")
+    if platform.server() is None:
+        _note("cedarbox serve is not running: no dynos are running to stop.")
+    return 0
+
+
+@command("logs")
+def _logs(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.runner.logs import LogFilter, follow, last_lines
+
+    platform = Platform.open(settings)
+    path = platform.data.log(platform.get_app(args.app).name)
+    log_filter = LogFilter(dyno=args.dyno, source=args.source)
+    for line in last_lines(path, max(args.num, 0), log_filter):
+        print(line)
+    if not args.tail:
+        return 0
+    sys.stdout.flush()
+    try:
+        for line in follow(path, log_filter):
+            print(line, flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+@command("run")
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.runner.oneoff import command_line, run_oneoff
+
+    words = args.words[1:] if args.words[:1] == ["--"] else args.words
+    extra = parse_assignments([p for p in args.env.split(";") if p]) if args.env else {}
+    platform = Platform.open(settings)
+    return run_oneoff(
+        platform, platform.get_app(args.app).name, command_line(words), extra_env=extra
+    )
+
+
+def _dynos_text(target: str) -> str:
+    if not target:
+        return "dynos"
+    return f"dyno {target}" if "." in target else f"{target} dynos"
+
+
+def _formation_text(counts: dict[str, int], between: str = "=", sep: str = " ") -> str:
+    return sep.join(f"{kind}{between}{n}" for kind, n in counts.items())
+
+
+def _dyno_json(dyno: DynoRecord) -> dict[str, object]:
+    return {
+        "name": dyno.name,
+        "type": dyno.type,
+        "state": dyno.state,
+        "since": _when(dyno.since),
+        "command": dyno.command,
+        "release": f"v{dyno.release_version}" if dyno.release_version else None,
+        "port": dyno.port,
+        "pid": dyno.pid,
+        "restarts": dyno.restarts,
+        "detail": dyno.detail,
+    }
+
+
+def _note(text: str) -> None:
+    """Remarks go to stderr, so that piped listings stay data."""
+    print(f" !    {text}", file=sys.stderr)
 
 
 @command("runtimes")

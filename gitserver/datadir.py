@@ -38,6 +38,19 @@ class DataDir:
     def lock(self, app: str) -> Path:
         return self.root / "locks" / f"{app}.lock"
 
+    def log(self, app: str) -> Path:
+        """The app's log: dyno output, platform, router and API lines (`cedarbox logs`)."""
+        return self.root / "logs" / f"{app}.log"
+
+    def run(self, app: str) -> Path:
+        """Unpacked slugs of the app's releases and the dynos' own directories."""
+        return self.root / "run" / app
+
+    @property
+    def server_record(self) -> Path:
+        """Written by a running `cedarbox serve`: its URL and pid (removed when it stops)."""
+        return self.root / "server.json"
+
     def work(self) -> Path:
         """Scratch space for builds, on the same filesystem as the cache so renames are free."""
         return self.root / "work"
@@ -51,9 +64,11 @@ class DataDir:
             self.builds(app),
             self.addons(app),
             self.lock(app),
+            self.log(app),
+            self.run(app),
         ]
 
     def ensure(self) -> DataDir:
-        for sub in ("repos", "cache", "slugs", "builds", "addons", "locks", "work"):
+        for sub in ("repos", "cache", "slugs", "builds", "addons", "locks", "work", "logs", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return self

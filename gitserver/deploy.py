@@ -1,15 +1,18 @@
-"""A deploy: lock the app, build the pushed commit, record the build and the release.
+"""A deploy: lock the app, build the pushed commit, run the release phase, record the release.
 
 Called by the pre-receive hook with the pushed commit still in quarantine. Raises BuildFailed
-(the build has already printed why) or another PushRefused; returns the new release.
+(the build has already printed why), ReleaseFailed (the release phase failed) or another
+PushRefused; returns the new release once the running server has started it (or said why not).
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import tarfile
 import tempfile
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -18,11 +21,15 @@ from gitserver import repos
 from gitserver.addons import announce, provision_requested
 from gitserver.build.context import BuildRequest
 from gitserver.build.pipeline import BuildResult, run_build
-from gitserver.errors import BuildFailed, CedarboxError
+from gitserver.errors import BuildFailed, CedarboxError, ReleaseFailed
 from gitserver.locks import AppLock
 from gitserver.output import Output
 from gitserver.platform import Platform, current_user
 from gitserver.receive.refs import RefUpdate
+from gitserver.runner import releasedirs
+from gitserver.runner.logs import AppLog
+from gitserver.runner.release_phase import ReleasePhase, run_release_phase
+from gitserver.runner.verify import verify_deploy
 from gitserver.store import Release
 
 
@@ -32,9 +39,11 @@ def deploy(
     app = platform.get_app(app_name)
     build_id = str(uuid.uuid4())
     holder = {"build_id": build_id, "source_version": update.new}
+    log = AppLog(platform.data.log(app.name))
     with AppLock(platform.data.lock(app.name), app.name).acquire(holder):
         previous = platform.store.last_successful_build(app.name)
         platform.store.start_build(build_id, app.name, update.new, app.stack)
+        log.api(f"Build started by user {current_user()}")
         logs = platform.data.builds(app.name)
         logs.mkdir(parents=True, exist_ok=True)
         try:
@@ -54,7 +63,7 @@ def deploy(
                 result = _build(platform, request, out)
                 result.report.push_options = push_options
                 release = _record(platform, request, result, out)
-        except BuildFailed:
+        except (BuildFailed, ReleaseFailed):
             raise
         except BaseException:
             # Never leave a build "pending": a crash or bug still ends it, with a code.
@@ -62,6 +71,8 @@ def deploy(
             raise
     if update.branch:
         repos.set_head(platform.data.repo(app.name), update.branch)
+    # After the lock: waiting for the app to boot must not hold up the next push.
+    verify_deploy(platform, release, out, legacy=result.profile.legacy)
     return release
 
 
@@ -75,15 +86,21 @@ def _build(platform: Platform, request: BuildRequest, out: Output) -> BuildResul
 
 
 def _record(platform: Platform, request: BuildRequest, result: BuildResult, out: Output) -> Release:
-    """Store the report; on success create the release and announce it."""
+    """Store the report; on success run the release phase, create the release, announce it."""
     store, report = platform.store, result.report
+    log = AppLog(platform.data.log(request.app))
     report_path = platform.data.builds(request.app) / f"{request.build_id}.json"
     report_path.write_text(json.dumps(report.to_json(), indent=2))
     if not result.succeeded:
         store.finish_build(request.build_id, failure_code=report.failure_code)
+        log.api("Build failed -- check your build output: cedarbox builds:output")
         raise BuildFailed(report.failure_summary or "The build failed.", detail=report.failure_code)
+    log.api("Build succeeded")
     provisioned = provision_requested(platform, request.app, result.addons)
     announce(out, provisioned, legacy=result.profile.legacy)
+    for item in provisioned:
+        platform.log_release(item.release)
+    phase = _release_phase(platform, request, result, out)
     release = store.create_release(
         request.app,
         f"Deploy {request.source_version[:7]}",
@@ -92,6 +109,11 @@ def _record(platform: Platform, request: BuildRequest, result: BuildResult, out:
         process_types=result.process_types,
         user=current_user(),
     )
+    platform.log_release(release)
+    if phase is not None:  # the slug is unpacked already: the supervisor need not do it again
+        base = releasedirs.release_dir(platform.data.run(request.app), release.version) / "slug"
+        releasedirs.adopt(phase.unpacked, base)
+        shutil.rmtree(phase.staging, ignore_errors=True)
     platform.prune_slugs(request.app)
     store.finish_build(
         request.build_id,
@@ -101,6 +123,54 @@ def _record(platform: Platform, request: BuildRequest, result: BuildResult, out:
     )
     result.announce_release(out, release.version, platform.web_url(request.app))
     return release
+
+
+def _release_phase(
+    platform: Platform, request: BuildRequest, result: BuildResult, out: Output
+) -> ReleasePhase | None:
+    """Run `release:` from the Procfile, if there is one; on failure the build is failed."""
+    command = result.process_types.get("release")
+    if not command or request.slug_path is None:
+        return None
+    current = platform.store.current_release(request.app)
+    started = time.monotonic()
+    try:
+        phase = run_release_phase(
+            app=request.app,
+            command=command,
+            slug=request.slug_path,
+            config=platform.store.config(request.app),
+            scratch=platform.data.work(),
+            store=platform.store,
+            log=AppLog(platform.data.log(request.app)),
+            out=out,
+            timeout=platform.settings.release_timeout,
+            current_version=current.version if current and current.slug else None,
+        )
+    except ReleaseFailed:
+        _report_release_phase(platform, request, command, "failed", started)
+        platform.store.finish_build(request.build_id, failure_code="RELEASE_FAILED")
+        request.slug_path.unlink(missing_ok=True)
+        AppLog(platform.data.log(request.app)).api(
+            f"Release command failed: `{command}` by user {current_user()}"
+        )
+        raise
+    _report_release_phase(platform, request, command, "succeeded", started)
+    return phase
+
+
+def _report_release_phase(
+    platform: Platform, request: BuildRequest, command: str, outcome: str, started: float
+) -> None:
+    """Add the release phase to the build's JSON report (the build itself succeeded)."""
+    path = platform.data.builds(request.app) / f"{request.build_id}.json"
+    report = json.loads(path.read_text())
+    report["release_phase"] = {
+        "command": command,
+        "outcome": outcome,
+        "duration_seconds": round(time.monotonic() - started, 3),
+    }
+    path.write_text(json.dumps(report, indent=2))
 
 
 def export_commit(git_dir: Path, sha: str, dest: Path) -> None:

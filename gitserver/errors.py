@@ -82,3 +82,22 @@ class BuildFailed(PushRefused):
     def __init__(self, message: str, *, detail: str | None = None) -> None:
         super().__init__(message)
         self.detail = detail
+
+
+class ReleaseFailed(PushRefused):
+    """The release phase (`release:` in the Procfile) failed: the release was not created."""
+
+    code = "RELEASE_FAILED"
+
+
+class InvalidFormation(UsageError):
+    """A `ps:*` request naming a process type or dyno the release does not have."""
+
+    code = "INVALID_FORMATION"
+
+
+class ServerRunning(UsageError):
+    """Another `cedarbox serve` already supervises the apps of this data directory."""
+
+    code = "SERVER_RUNNING"
+    http_status = 409

@@ -1,9 +1,14 @@
-"""The platform's app operations over the data directory: create, look up, destroy apps."""
+"""The platform's app operations over the data directory: apps, config, releases, formation.
+
+Operations on running apps only write desired state (formation, restart and stop requests);
+the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/supervisor.py).
+"""
 
 from __future__ import annotations
 
 import getpass
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,8 +18,11 @@ from gitserver.build import cache
 from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
 from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound
+from gitserver.runner import formation
+from gitserver.runner.logs import AppLog
+from gitserver.runner.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
-from gitserver.store import App, Release, Store
+from gitserver.store import App, DynoRecord, Release, Store
 
 
 @dataclass
@@ -54,8 +62,10 @@ class Platform:
         return self.store.get_app(validate_app_name(name))
 
     def destroy_app(self, name: str) -> None:
+        """Delete the app; a running server stops its dynos, which this waits for."""
         self.get_app(name)
         self.store.delete_app(name)
+        self.wait_for_dynos_gone(name)
         for path in self.data.app_dirs(name):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
@@ -68,25 +78,36 @@ class Platform:
         app = self.get_app(name)
         check_total_size({**self.store.config(app.name), **pairs})
         keys = ", ".join(pairs)
-        return self.store.change_config(
-            app.name,
-            set_vars=pairs,
-            unset=[],
-            description=f"Set {keys} config vars",
-            user=current_user(),
+        return self.log_release(
+            self.store.change_config(
+                app.name,
+                set_vars=pairs,
+                unset=[],
+                description=f"Set {keys} config vars",
+                user=current_user(),
+            )
         )
 
     def unset_config(self, name: str, keys: list[str]) -> Release:
         app = self.get_app(name)
         for key in keys:
             validate_key(key)
-        return self.store.change_config(
-            app.name,
-            set_vars={},
-            unset=keys,
-            description=f"Remove {', '.join(keys)} config vars",
-            user=current_user(),
+        return self.log_release(
+            self.store.change_config(
+                app.name,
+                set_vars={},
+                unset=keys,
+                description=f"Remove {', '.join(keys)} config vars",
+                user=current_user(),
+            )
         )
+
+    def log_release(self, release: Release) -> Release:
+        """`app[api]: Set FOO config vars by user …` and `Release v3 created by user …`."""
+        log = AppLog(self.data.log(release.app))
+        log.api(f"{release.description} by user {release.user}")
+        log.api(f"Release v{release.version} created by user {release.user}")
+        return release
 
     def release(self, name: str, version: int | None) -> Release:
         """Release vN, or the current one."""
@@ -114,7 +135,54 @@ class Platform:
                 hint="Choose a release that came from a build; see `cedarbox releases`.",
                 code="NO_SLUG",
             )
-        return self.store.rollback(current.app, target, user=current_user())
+        return self.log_release(self.store.rollback(current.app, target, user=current_user()))
+
+    # Formation and dynos -------------------------------------------------------------------
+
+    def formation(self, name: str) -> tuple[Release | None, dict[str, int]]:
+        """The current release and the quantity of each of its process types."""
+        app = self.get_app(name)
+        release = self.store.current_release(app.name)
+        types = release.process_types if release else {}
+        return release, formation.quantities(types, self.store.formation(app.name))
+
+    def scale(self, name: str, args: list[str]) -> dict[str, int]:
+        """`ps:scale web=2 worker+1`: validated against the current release's process types."""
+        release, _ = self.formation(name)
+        types = release.process_types if release else {}
+        changes = formation.apply_scale(
+            formation.parse_scale(args), types, self.store.formation(name)
+        )
+        self.store.set_formation(name, changes)
+        scaled = " ".join(f"{kind}@{n}" for kind, n in changes.items())
+        AppLog(self.data.log(name)).api(f"Scaled to {scaled} by user {current_user()}")
+        return self.formation(name)[1]
+
+    def request_dynos(self, name: str, action: str, target: str) -> None:
+        """`ps:restart`/`ps:stop` TARGET ("" for every dyno): checked, then left to the
+        supervisor."""
+        release, _ = self.formation(name)
+        formation.check_target(target, release.process_types if release else {})
+        self.store.request_dynos(name, action, target)
+
+    def dynos(self, name: str) -> list[DynoRecord]:
+        """What runs: supervised dynos while a server runs, and one-offs (`run`)."""
+        app = self.get_app(name)
+        serving = self.server() is not None
+        return [d for d in self.store.dynos(app.name) if serving or d.owner != "supervisor"]
+
+    def server(self) -> ServerRecord | None:
+        return running_server(self.data.server_record)
+
+    def wait_for_dynos_gone(self, name: str) -> None:
+        """With a server running, wait until its supervisor has stopped the app's dynos."""
+        if self.server() is None:
+            return
+        deadline = time.monotonic() + self.settings.stop_grace + 5
+        while time.monotonic() < deadline:
+            if not any(d.owner == "supervisor" for d in self.store.dynos(name)):
+                return
+            time.sleep(0.1)
 
     def prune_slugs(self, name: str) -> None:
         for slug in self.store.prune_slugs(name, self.settings.slug_retention):
@@ -146,6 +214,7 @@ class Platform:
         return f"{self.base_url()}/{name}.git"
 
     def web_url(self, name: str) -> str:
+        """`http://<app>.localhost:<port>/`: the router of the server (heroku's app URL)."""
         base = self.base_url()
         scheme, _, hostport = base.partition("://")
         return f"{scheme}://{name}.localhost:{hostport.rpartition(':')[2]}/"

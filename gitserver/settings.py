@@ -52,6 +52,22 @@ class Settings:
     nearest_major: bool = False
     # Wheels of the stacks' pinned pip and setuptools (`make install` fetches them).
     tool_wheels: Path = field(default_factory=default_tool_wheels)
+    # Running apps (gitserver/runner): a web dyno must accept on $PORT within boot_timeout.
+    boot_timeout: float = 60
+    # SIGTERM, then SIGKILL after this many seconds (Heroku waits 30).
+    stop_grace: float = 10
+    # A crashed dyno restarts at once, then after crash_backoff seconds, doubling each
+    # consecutive crash up to crash_backoff_max (Heroku: up to 20 minutes).
+    crash_backoff: float = 10
+    crash_backoff_max: float = 20 * 60
+    # How often the supervisor compares desired state with running processes.
+    reconcile_interval: float = 0.5
+    # The release phase's time limit (Heroku: one hour).
+    release_timeout: float = 60 * 60
+    # An app's log file is trimmed to half when it grows past this.
+    log_max_bytes: int = 10 * 1024 * 1024
+    # The router answers H12 when a dyno has sent no response after this many seconds.
+    router_timeout: float = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

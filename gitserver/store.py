@@ -1,4 +1,4 @@
-"""Platform state in one SQLite database (WAL): apps, builds, releases, config vars.
+"""Platform state in one SQLite database (WAL): apps, builds, releases, config, dynos.
 
 The server, pre-receive hooks running in parallel and the CLI all open the same file. Every
 write runs in one `BEGIN IMMEDIATE` transaction, so a crash leaves the previous state. The
@@ -12,7 +12,7 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from gitserver.errors import AppExists, AppNotFound
@@ -67,6 +67,40 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (app, key)
     );
     """,
+    # 2: running apps. `formation` and `dyno_requests` are desired state (written by the CLI);
+    # `dynos` is what runs (written by the supervisor in `cedarbox serve`, and by `run`).
+    """
+    CREATE TABLE formation (
+        app       TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        type      TEXT NOT NULL,
+        quantity  INTEGER NOT NULL,
+        PRIMARY KEY (app, type)
+    );
+    CREATE TABLE dyno_requests (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        app         TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        action      TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        created_at  REAL NOT NULL
+    );
+    CREATE TABLE dynos (
+        id               TEXT PRIMARY KEY,
+        app              TEXT NOT NULL,
+        name             TEXT NOT NULL,
+        type             TEXT NOT NULL,
+        release_version  INTEGER NOT NULL,
+        state            TEXT NOT NULL,
+        since            REAL NOT NULL,
+        command          TEXT NOT NULL,
+        pid              INTEGER,
+        proc_start       INTEGER,
+        port             INTEGER,
+        restarts         INTEGER NOT NULL DEFAULT 0,
+        owner            TEXT NOT NULL,
+        detail           TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX dynos_by_app ON dynos(app, name);
+    """,
 )
 
 
@@ -114,6 +148,35 @@ class Release:
     created_at: float
     user: str = ""
     slug_pruned: bool = False  # its slug file was removed by the retention setting
+
+
+@dataclass(frozen=True)
+class DynoRecord:
+    """One dyno as `ps` shows it. `owner` is "supervisor" (formation) or "run" (one-off)."""
+
+    id: str
+    app: str
+    name: str  # "web.1", "run.4821"
+    type: str
+    release_version: int
+    state: str  # "starting", "up", "crashed" or "down" (being stopped)
+    since: float
+    command: str
+    pid: int | None
+    proc_start: int | None  # the kernel's start time of pid: tells a reused pid apart
+    port: int | None
+    restarts: int
+    owner: str
+    detail: str = ""  # why it is crashed or down, in words
+
+
+@dataclass(frozen=True)
+class DynoRequest:
+    id: int
+    app: str
+    action: str  # "restart" or "stop"
+    target: str  # "" (every dyno), a process type, or a dyno name
+    created_at: float
 
 
 class Store:
@@ -382,6 +445,94 @@ class Store:
                 [(app, r["version"]) for r in doomed],
             )
         return sorted({r["slug"] for r in doomed})
+
+    # Formation, dyno requests and dynos ---------------------------------------------------
+
+    def formation(self, app: str) -> dict[str, int]:
+        """Quantities set by `ps:scale` (types never scaled are absent: see runner.formation)."""
+        rows = self._db.execute(
+            "SELECT type, quantity FROM formation WHERE app = ? ORDER BY type", (app,)
+        ).fetchall()
+        return {r["type"]: r["quantity"] for r in rows}
+
+    def all_formations(self) -> dict[str, dict[str, int]]:
+        result: dict[str, dict[str, int]] = {}
+        for r in self._db.execute("SELECT app, type, quantity FROM formation"):
+            result.setdefault(r["app"], {})[r["type"]] = r["quantity"]
+        return result
+
+    def set_formation(self, app: str, quantities: dict[str, int]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT INTO formation(app, type, quantity) VALUES (?, ?, ?)"
+                " ON CONFLICT(app, type) DO UPDATE SET quantity = excluded.quantity",
+                [(app, t, q) for t, q in quantities.items()],
+            )
+
+    def request_dynos(self, app: str, action: str, target: str) -> DynoRequest:
+        """Ask the supervisor to restart or stop dynos (it polls for requests)."""
+        now = time.time()
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO dyno_requests(app, action, target, created_at) VALUES (?, ?, ?, ?)",
+                (app, action, target, now),
+            )
+        return DynoRequest(int(cursor.lastrowid or 0), app, action, target, now)
+
+    def dyno_requests_after(self, request_id: int) -> list[DynoRequest]:
+        rows = self._db.execute(
+            "SELECT * FROM dyno_requests WHERE id > ? ORDER BY id", (request_id,)
+        ).fetchall()
+        return [DynoRequest(**dict(r)) for r in rows]
+
+    def last_dyno_request_id(self) -> int:
+        row = self._db.execute("SELECT MAX(id) FROM dyno_requests").fetchone()
+        return int(row[0] or 0)
+
+    def forget_dyno_requests(self, up_to: int) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM dyno_requests WHERE id <= ?", (up_to,))
+
+    def dynos(self, app: str | None = None) -> list[DynoRecord]:
+        if app is None:
+            rows = self._db.execute("SELECT * FROM dynos ORDER BY app, name, since").fetchall()
+        else:
+            rows = self._db.execute(
+                "SELECT * FROM dynos WHERE app = ? ORDER BY name, since", (app,)
+            ).fetchall()
+        return [DynoRecord(**dict(r)) for r in rows]
+
+    def save_dyno(self, dyno: DynoRecord) -> None:
+        names = [f.name for f in fields(DynoRecord)]
+        with self.transaction() as db:
+            db.execute(
+                f"INSERT OR REPLACE INTO dynos({', '.join(names)})"
+                f" VALUES ({', '.join('?' for _ in names)})",
+                [getattr(dyno, n) for n in names],
+            )
+
+    def save_dyno_if_absent(self, dyno: DynoRecord) -> bool:
+        """Insert a dyno unless one of the same app and name exists (one-off names)."""
+        names = [f.name for f in fields(DynoRecord)]
+        with self.transaction() as db:
+            taken = db.execute(
+                "SELECT 1 FROM dynos WHERE app = ? AND name = ?", (dyno.app, dyno.name)
+            ).fetchone()
+            if taken:
+                return False
+            db.execute(
+                f"INSERT INTO dynos({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                [getattr(dyno, n) for n in names],
+            )
+        return True
+
+    def delete_dyno(self, dyno_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM dynos WHERE id = ?", (dyno_id,))
+
+    def delete_dynos(self, *, owner: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM dynos WHERE owner = ?", (owner,))
 
 
 def _config(db: sqlite3.Connection, app: str) -> dict[str, str]:

@@ -37,7 +37,7 @@ def run(git_dir: Path, stdin: str, env: dict[str, str], out: Output) -> int:
         # Imported here: pushes that build nothing never load the build machinery.
         from gitserver.deploy import deploy
 
-        platform = Platform.open(Settings.from_env(env, data_dir=data_dir))
+        platform = Platform.open(_settings(env, data_dir))
         try:
             deploy(platform, app_name, plan.build, out, push_options=_push_options(env))
         finally:
@@ -62,6 +62,19 @@ def run(git_dir: Path, stdin: str, env: dict[str, str], out: Output) -> int:
         for line in traceback.format_exc().splitlines():
             out.bang(line)
         return 1
+
+
+def _settings(env: dict[str, str], data_dir: Path) -> Settings:
+    """The server's settings; a push by path learns the app URL from a running server."""
+    settings = Settings.from_env(env, data_dir=data_dir)
+    if not settings.public_url:
+        from gitserver.datadir import DataDir
+        from gitserver.runner.serverinfo import running_server
+
+        server = running_server(DataDir(data_dir).server_record)
+        if server is not None:
+            settings = settings.with_(public_url=server.url)
+    return settings
 
 
 def _push_options(env: dict[str, str]) -> list[str]:

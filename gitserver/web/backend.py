@@ -117,7 +117,10 @@ def run_backend(
 def _pump(body: Iterable[bytes], sink: BinaryIO, errors: list[BaseException]) -> None:
     try:
         for block in body:
-            sink.write(block)
+            view = memoryview(block)
+            while view:  # a raw pipe may take part of a block
+                written = sink.write(view)
+                view = view[written or 0 :]
     except BrokenPipeError:
         pass  # the backend stopped reading (it answered early); its response says why
     except Exception as exc:  # noqa: BLE001 - handed to the request thread

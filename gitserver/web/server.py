@@ -1,4 +1,9 @@
-"""The cedarbox HTTP server: auth, app lookup and auto-create, then C git for the protocol."""
+"""The cedarbox HTTP server: apps' web traffic to the router; git and the API for the rest.
+
+Requests whose Host is `<app>.localhost[:port]` go to the router (gitserver/web/router.py) and
+on to the app's web dynos; everything else is the platform's front end: auth, app lookup and
+auto-create, then C git for the protocol, and a small read-only JSON API.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +13,19 @@ import ipaddress
 import json
 import signal
 import sys
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, UsageError
 from gitserver.platform import Platform
+from gitserver.runner import serverinfo
+from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
 from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, iter_chunked, iter_sized
 from gitserver.web.pktline import error_advertisement
+from gitserver.web.router import Router, app_from_host
 from gitserver.web.routes import GitRoute, route_git
 
 MAX_API_BODY = 1024 * 1024
@@ -34,33 +41,56 @@ class CedarboxServer(ThreadingHTTPServer):
         super().__init__((settings.host, settings.port), RequestHandler)
         host, port = self.server_address[:2]
         self.settings = settings.with_(port=port, public_url=f"http://{host}:{port}")
-        self._local = threading.local()
-        self._platforms: list[Platform] = []
+        # The server's own state handle; request threads open their own (SQLite connections
+        # belong to one thread) and close it with the connection.
+        self.platform = Platform.open(self.settings)
         self.platform.refresh_hooks()
+        self.supervisor = Supervisor(self.settings)
+        self.router = Router(
+            self.supervisor, server_port=port, timeout=self.settings.router_timeout
+        )
 
     @property
     def url(self) -> str:
         return self.settings.public_url
 
-    @property
-    def platform(self) -> Platform:
-        """A Platform per thread: SQLite connections are not shared between threads."""
-        platform = getattr(self._local, "platform", None)
-        if platform is None:
-            platform = self._local.platform = Platform.open(self.settings)
-            self._platforms.append(platform)
-        return platform
+    def start_apps(self) -> None:
+        """Claim the data directory and run every app's formation (see runner.supervisor)."""
+        serverinfo.claim(self.platform.data.server_record, self.url)
+        self.supervisor.start()
+
+    def stop_apps(self) -> None:
+        """Stop every dyno, then let hooks and the CLI know that no server runs any more."""
+        try:
+            self.supervisor.shutdown()
+        finally:
+            serverinfo.release_claim(self.platform.data.server_record)
 
     def server_close(self) -> None:
         super().server_close()
-        for platform in self._platforms:
-            platform.close()
+        self.platform.close()
 
 
 class RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: CedarboxServer
     server_version = "cedarbox"
+    _platform: Platform | None = None
+
+    @property
+    def platform(self) -> Platform:
+        """This connection's state handle, opened on first use and closed with the connection."""
+        if self._platform is None:
+            self._platform = Platform.open(self.server.settings)
+        return self._platform
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            if self._platform is not None:
+                self._platform.close()
+                self._platform = None
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -71,14 +101,35 @@ class RequestHandler(BaseHTTPRequestHandler):
     def do_HEAD(self) -> None:
         self._dispatch()
 
+    # Apps take any method; the front end answers these with 404/405.
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def do_PATCH(self) -> None:
+        self._dispatch()
+
+    def do_OPTIONS(self) -> None:
+        self._dispatch()
+
     def log_message(self, format: str, *args: Any) -> None:
         sys.stderr.write(f"{self.address_string()} - {format % args}\n")
 
     # Dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        app = app_from_host(self.headers.get("Host", ""))
+        if app is not None:
+            self._route_to_app(app)
+            return
         url = urlsplit(self.path)
         query = dict(parse_qsl(url.query))
+        if self.command not in ("GET", "HEAD", "POST"):
+            self._discard_body()
+            self._send_text(405, f"{self.command} is for apps: http://<app>.localhost:<port>/\n")
+            return
         try:
             self._check_auth()
             route = route_git(self.command, url.path, query)
@@ -92,6 +143,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                 self._send_text(404, f"Not found: {url.path}\n")
         except CedarboxError as exc:
             self._send_error(exc)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _route_to_app(self, app: str) -> None:
+        """An app's own traffic: public, like a herokuapp.com URL (no API key asked)."""
+        exists = self.platform.store.find_app(app) is not None
+        try:
+            self.server.router.handle(self, app, app_exists=exists)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
@@ -116,7 +175,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     # Git --------------------------------------------------------------------------------
 
     def _serve_git(self, route: GitRoute, query: str) -> None:
-        platform = self.server.platform
+        platform = self.platform
         if platform.store.find_app(route.app) is None:
             if not (route.is_push and self.server.settings.auto_create):
                 self._refuse_missing_app(route)
@@ -203,7 +262,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     # API --------------------------------------------------------------------------------
 
     def _serve_api(self, path: str) -> None:
-        platform = self.server.platform
+        platform = self.platform
         parts = [p for p in path.split("/") if p][1:]
         if self.command != "GET":
             self._send_text(405, "The API is read-only; use the cedarbox command line.\n")
@@ -215,7 +274,7 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._send_text(404, f"No such API endpoint: {path}\n")
 
     def _app_json(self, name: str) -> dict[str, object]:
-        platform = self.server.platform
+        platform = self.platform
         app = platform.get_app(name)
         release = platform.store.current_release(name)
         return {
@@ -271,14 +330,23 @@ def serve(settings: Settings) -> None:
         )
     signal.signal(signal.SIGTERM, _interrupt)
     server = CedarboxServer(settings)
-    print(f"cedarbox listening on {server.url}", flush=True)
-    print(f"data directory: {settings.data_dir}", flush=True)
+    started = False
     try:
+        server.start_apps()
+        started = True
+        print(f"cedarbox listening on {server.url}", flush=True)
+        print(f"data directory: {settings.data_dir}", flush=True)
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        print("cedarbox stopped", flush=True)
+        pass
     finally:
+        # Stop taking requests first, then the dynos: none is left behind (no orphans).
         server.server_close()
+        for signum in (signal.SIGTERM, signal.SIGINT):  # a second one must not cut this short
+            signal.signal(signum, signal.SIG_IGN)
+        server.stop_apps()
+        if started:
+            print("cedarbox stopped", flush=True)
 
 
 def _interrupt(signum: int, frame: object) -> None:

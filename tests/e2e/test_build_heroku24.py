@@ -27,6 +27,8 @@ HEAD = [
 
 
 def tail(app: str, version: int, types: str = "web") -> list[str]:
+    """The platform's closing lines; apps with a web process are verified once they answer."""
+    verify = ["", "Verifying deploy... done."] if "web" in types.split(", ") else []
     return [
         "-----> Discovering process types",
         f"       Procfile declares types -> {types}",
@@ -36,6 +38,7 @@ def tail(app: str, version: int, types: str = "web") -> list[str]:
         "-----> Launching...",
         f"       Released v{version}",
         f"       http://{app}.localhost:<PORT>/ deployed to cedarbox",
+        *verify,
     ]
 
 
@@ -259,6 +262,7 @@ def test_empty_requirements_and_no_procfile(server: Server, tmp_path: Path) -> N
     )
     lines = transcript(check(push(repo, server, "bare")))
     assert lines[-8:] == tail("bare", 1, types="(none)")
+    assert "Verifying deploy... done." not in lines
     assert report(server, "bare")["process_types"] == {}
     assert json.loads(server.cli("apps:info", "-a", "bare", "--json").stdout)["addons"] == []
 
@@ -391,7 +395,7 @@ def test_flask_app_on_gunicorn_builds_and_releases(server: Server, tmp_path: Pat
         "       Successfully installed blinker-1.9.0 click-8.5.1 flask-3.1.3 gunicorn-27.0.1 "
         "itsdangerous-2.2.0 jinja2-3.1.6 markupsafe-3.0.4 werkzeug-3.1.9"
     ) in lines
-    assert lines[-8:] == tail("flasky", 1)
+    assert lines[-10:] == tail("flasky", 1)
     assert "gunicorn==27.0.1" in report(server, "flasky")["packages"]
 
 
@@ -431,7 +435,7 @@ def test_django_app_collects_static_and_gets_a_database(server: Server, tmp_path
     text = "\n".join(lines)
     assert " !     Note: heroku-postgresql:essential-0 provisioned as postgresql-" in text
     assert "this is not PostgreSQL" in text
-    assert lines[-3:] == tail("djangoapp", 2)[-3:]
+    assert lines[-5:] == tail("djangoapp", 2)[-5:]
     config = json.loads(server.cli("config", "-a", "djangoapp", "--json").stdout)
     assert config["DATABASE_URL"].startswith("sqlite:///")
     releases = json.loads(server.cli("releases", "-a", "djangoapp", "--json").stdout)
@@ -442,7 +446,7 @@ def test_django_app_collects_static_and_gets_a_database(server: Server, tmp_path
     commit(repo, server.env, "css")
     again = transcript(check(push(repo, server, "djangoapp")))
     assert not any("provisioned" in line for line in again)
-    assert again[-8:] == tail("djangoapp", 3)
+    assert again[-10:] == tail("djangoapp", 3)
 
 
 def test_disable_collectstatic(server: Server, tmp_path: Path) -> None:

@@ -1,0 +1,1 @@
+"""Running releases: dynos from unpacked slugs, the supervisor, release phase, logs, one-offs."""

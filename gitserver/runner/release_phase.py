@@ -1,0 +1,152 @@
+"""The release phase: the Procfile's `release:` command, run before a new release is created.
+
+It runs in the pushing hook's process, as a one-off dyno would on Heroku: from the new slug
+(unpacked into scratch space, never the source tree), with the config vars the release will
+have, `.profile.d` sourced, `DYNO=release.NNNN`, its output streamed to the push in Heroku's
+words (`Running release command...` … `Waiting for release.... done.`). If it fails or runs
+past `release_timeout`, ReleaseFailed refuses the push and no release is created, so the
+previous release keeps running (heroku-reference §9).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from gitserver.errors import ReleaseFailed
+from gitserver.output import Output
+from gitserver.runner import releasedirs
+from gitserver.runner.environment import dyno_argv, dyno_environment
+from gitserver.runner.logs import AppLog
+from gitserver.runner.processes import exit_status, signal_group, spawn, start_time
+from gitserver.store import DynoRecord, Store
+
+
+@dataclass(frozen=True)
+class ReleasePhase:
+    """A successful release phase: the unpacked slug it ran from, ready to be adopted."""
+
+    staging: Path  # remove once adopted
+    unpacked: Path  # staging/slug: untouched by the command, which ran in a copy
+    duration: float
+
+
+def run_release_phase(
+    *,
+    app: str,
+    command: str,
+    slug: Path,
+    config: Mapping[str, str],
+    scratch: Path,
+    store: Store,
+    log: AppLog,
+    out: Output,
+    timeout: float,
+    current_version: int | None,
+) -> ReleasePhase:
+    """Run `command`; raise ReleaseFailed (after printing why) unless it exits 0 in time."""
+    out.line("Running release command...")
+    out.line()
+    staging = Path(scratch) / f"release-{uuid.uuid4().hex[:12]}"
+    name = f"release.{random.randint(1000, 9999)}"
+    started = time.monotonic()
+    try:
+        unpacked = staging / "slug"
+        releasedirs.unpack_to(slug, unpacked)
+        home = releasedirs.fresh_copy(unpacked, staging / name)
+        env = dyno_environment(os.environ, config, home=home, dyno=name, port=None)
+        status, timed_out = _run(app, name, command, home, env, store, log, out, timeout)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    shutil.rmtree(staging / name, ignore_errors=True)
+    if status == 0:
+        out.line("Waiting for release.... done.")
+        return ReleasePhase(staging, unpacked, time.monotonic() - started)
+    shutil.rmtree(staging, ignore_errors=True)
+    out.line("Waiting for release.... failed.")
+    if timed_out:
+        why = f"`{command}` did not finish within {int(timeout)} seconds and was stopped."
+    else:
+        why = f"`{command}` exited with status {status}."
+    keeps = (
+        f"v{current_version} keeps running."
+        if current_version
+        else "The app has no release running yet."
+    )
+    raise ReleaseFailed(
+        f"Release command failed: {why}",
+        hint=f"No release was created; {keeps} Fix the command (its output is above) and push "
+        "again.",
+    )
+
+
+def _run(
+    app: str,
+    name: str,
+    command: str,
+    home: Path,
+    env: dict[str, str],
+    store: Store,
+    log: AppLog,
+    out: Output,
+    timeout: float,
+) -> tuple[int, bool]:
+    """Run the command, streaming its output; returns (exit status, whether it timed out)."""
+    log.write(f"heroku[{name}]", f"Starting process with command `{command}`")
+    proc = spawn(dyno_argv(command), cwd=home, env=env)
+    record = DynoRecord(
+        id=str(uuid.uuid4()),
+        app=app,
+        name=name,
+        type="release",
+        release_version=0,
+        state="up",
+        since=time.time(),
+        command=command,
+        pid=proc.pid,
+        proc_start=start_time(proc.pid),
+        port=None,
+        restarts=0,
+        owner="run",
+    )
+    store.save_dyno(record)
+    log.write(f"heroku[{name}]", "State changed from starting to up")
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        with proc.stdout:
+            for raw in proc.stdout:
+                text = raw.decode("utf-8", "replace").rstrip("\n")
+                out.line(text)
+                log.write(f"app[{name}]", text)
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    timed_out = False
+    try:
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            signal_group(proc.pid, signal.SIGKILL)
+            code = proc.wait()
+        status = exit_status(code)
+    finally:
+        # Nothing of a one-off outlives it (this also ends the output of strays it left).
+        signal_group(proc.pid, signal.SIGKILL)
+        proc.wait()
+        reader.join(timeout=5)
+        store.delete_dyno(record.id)
+    log.write(f"heroku[{name}]", f"Process exited with status {status}")
+    log.write(f"heroku[{name}]", "State changed from up to complete")
+    return status, timed_out

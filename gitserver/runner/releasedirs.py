@@ -1,0 +1,103 @@
+"""Unpacked releases: each release's slug unpacked once, and a private tree for every dyno.
+
+data_dir/run/<app>/v<N>/slug      the unpacked slug of release vN (never modified by dynos)
+data_dir/run/<app>/v<N>/<dyno-id> a dyno's $HOME: a hard-linked copy of `slug`, made afresh at
+                                  every start, so files a dyno creates are its own and vanish
+                                  on restart, as on Heroku. Files the slug ships are shared
+                                  inodes: an app that rewrites one in place changes it for all.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from gitserver.build.slug import unpack_slug
+from gitserver.errors import CedarboxError
+
+
+class SlugUnavailable(CedarboxError):
+    code = "NO_SLUG"
+
+
+def release_dir(run_root: Path, version: int) -> Path:
+    return run_root / f"v{version}"
+
+
+def unpacked_slug(run_root: Path, version: int, slug: str | None) -> Path:
+    """The unpacked slug of vN, unpacking it first if no process has yet (atomic rename)."""
+    base = release_dir(run_root, version) / "slug"
+    if base.is_dir():
+        return base
+    if not slug or not Path(slug).is_file():
+        raise SlugUnavailable(
+            f"Release v{version} has no slug to run.",
+            hint="Push again, or roll back to a release that came from a build.",
+        )
+    base.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=base.parent))
+    try:
+        unpack_to(Path(slug), staging)
+        adopt(staging, base)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return base
+
+
+def unpack_to(slug: Path, dest: Path) -> None:
+    """Extract a slug. GNU tar with gzip in a pipe: 0.15-0.4 s for a 9 MB Flask slug here,
+    against 0.5-0.7 s for Python's tarfile."""
+    dest.mkdir(parents=True, exist_ok=True)
+    if shutil.which("tar"):
+        done = subprocess.run(
+            ["tar", "-xzf", str(slug), "-C", str(dest)], capture_output=True, text=True
+        )
+        if done.returncode == 0:
+            return
+        raise SlugUnavailable(f"Could not unpack {slug.name}: {done.stderr.strip()}")
+    unpack_slug(slug, dest)
+
+
+def adopt(unpacked: Path, base: Path) -> bool:
+    """Move an unpacked slug into place as a release's slug; False if one is there already."""
+    base.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        unpacked.rename(base)
+    except OSError:
+        if base.is_dir():
+            return False
+        raise
+    return True
+
+
+def fresh_copy(base: Path, dest: Path) -> Path:
+    """A private tree for one process: hard links to `base` (60 ms for a 29 MB slug here)."""
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["cp", "-al", str(base), str(dest)], capture_output=True, text=True)
+    if done.returncode != 0:
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(base, dest, symlinks=True, copy_function=_link)
+    return dest
+
+
+def prune(run_root: Path, keep: set[int], *, newer_than: int) -> None:
+    """Remove the trees of releases up to `newer_than` that are not in `keep`."""
+    if not run_root.is_dir():
+        return
+    for entry in run_root.iterdir():
+        name = entry.name
+        if name.startswith("v") and name[1:].isdigit():
+            version = int(name[1:])
+            if version <= newer_than and version not in keep:
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _link(src: str, dst: str) -> None:
+    try:
+        Path(dst).hardlink_to(src)
+    except OSError:
+        shutil.copy2(src, dst)
