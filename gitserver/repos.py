@@ -8,7 +8,6 @@ from pathlib import Path
 
 from dulwich.repo import Repo
 
-DEPLOY_BRANCHES = ("main", "master")
 HOOK_NAMES = ("pre-receive",)
 
 # receive-pack settings every app repository needs.

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gitserver.errors import PushRefused
-from gitserver.repos import DEPLOY_BRANCHES
 
 ZERO_SHA = "0" * 40
+DEPLOY_BRANCHES = ("main", "master")
 
 
 @dataclass(frozen=True)
