@@ -14,14 +14,13 @@ import tarfile
 import tempfile
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 from gitserver import repos
 from gitserver.addons import announce, provision_requested
 from gitserver.build.context import BuildRequest
 from gitserver.build.pipeline import BuildResult, run_build
-from gitserver.errors import BuildFailed, CedarboxError, ReleaseFailed
+from gitserver.errors import AddonFailed, BuildFailed, CedarboxError, ReleaseFailed
 from gitserver.locks import AppLock
 from gitserver.output import Output
 from gitserver.platform import Platform, current_user
@@ -30,7 +29,7 @@ from gitserver.runner import releasedirs
 from gitserver.runner.logs import AppLog
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
 from gitserver.runner.verify import verify_deploy
-from gitserver.store import Release
+from gitserver.store import App, Release
 
 
 def deploy(
@@ -47,23 +46,12 @@ def deploy(
         logs = platform.data.builds(app.name)
         logs.mkdir(parents=True, exist_ok=True)
         try:
-            with open(logs / f"{build_id}.log", "wb") as log, out.tee(log):
-                request = BuildRequest(
-                    app=app.name,
-                    stack=app.stack,
-                    build_dir=Path(),  # set once the source is exported
-                    cache_root=platform.data.cache(app.name),
-                    env_dir=Path(),
-                    slug_path=platform.data.slugs(app.name) / f"{build_id}.tar.gz",
-                    source_version=update.new,
-                    settings=platform.settings,
-                    build_id=build_id,
-                    sticky_runtime=previous.python_runtime if previous else None,
-                )
-                result = _build(platform, request, out)
+            with open(logs / f"{build_id}.log", "wb") as transcript, out.tee(transcript):
+                sticky = previous.python_runtime if previous else None
+                request, result = _build(platform, app, build_id, update.new, sticky, out)
                 result.report.push_options = push_options
                 release = _record(platform, request, result, out)
-        except (BuildFailed, ReleaseFailed):
+        except (BuildFailed, ReleaseFailed, AddonFailed):
             raise
         except BaseException:
             # Never leave a build "pending": a crash or bug still ends it, with a code.
@@ -76,13 +64,26 @@ def deploy(
     return release
 
 
-def _build(platform: Platform, request: BuildRequest, out: Output) -> BuildResult:
+def _build(
+    platform: Platform, app: App, build_id: str, sha: str, sticky: str | None, out: Output
+) -> tuple[BuildRequest, BuildResult]:
     """Export the pushed tree and the config vars into scratch space, then run the pipeline."""
-    with tempfile.TemporaryDirectory(prefix=f"{request.app}-", dir=platform.data.work()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{app.name}-", dir=platform.data.work()) as tmp:
         work = Path(tmp)
-        export_commit(Path.cwd(), request.source_version, work / "source")
-        env_dir = write_env_dir(work / "env", platform.store.config(request.app))
-        return run_build(replace(request, build_dir=work / "source", env_dir=env_dir), out)
+        export_commit(Path.cwd(), sha, work / "source")
+        request = BuildRequest(
+            app=app.name,
+            stack=app.stack,
+            build_dir=work / "source",
+            cache_root=platform.data.cache(app.name),
+            env_dir=write_env_dir(work / "env", platform.store.config(app.name)),
+            slug_path=platform.data.slugs(app.name) / f"{build_id}.tar.gz",
+            source_version=sha,
+            settings=platform.settings,
+            build_id=build_id,
+            sticky_runtime=sticky,
+        )
+        return request, run_build(request, out)
 
 
 def _record(platform: Platform, request: BuildRequest, result: BuildResult, out: Output) -> Release:
@@ -96,7 +97,15 @@ def _record(platform: Platform, request: BuildRequest, result: BuildResult, out:
         log.api("Build failed -- check your build output: cedarbox builds:output")
         raise BuildFailed(report.failure_summary or "The build failed.", detail=report.failure_code)
     log.api("Build succeeded")
-    provisioned = provision_requested(platform, request.app, result.addons)
+    try:
+        provisioned = provision_requested(platform, request.app, result.addons)
+    except AddonFailed:
+        # Nothing was released: the build fails with the add-on's own message.
+        store.finish_build(request.build_id, failure_code="ADDON_FAILED")
+        if request.slug_path is not None:
+            request.slug_path.unlink(missing_ok=True)
+        log.api("Add-on provisioning failed")
+        raise
     announce(out, provisioned, legacy=result.profile.legacy)
     for item in provisioned:
         platform.log_release(item.release)
