@@ -19,6 +19,8 @@ test-deps: install $(APP_WHEELS)/.fetched
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	  || (apt-get update && apt-get install -y postgresql)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -1,8 +1,16 @@
-"""Add-ons a release asks for, provisioned on the first deploy that asks (heroku-reference §7).
+"""Add-ons: provisioned on the first deploy that asks (heroku-reference §7) or on demand.
 
-`heroku-postgresql` is served by the first provider in the chain that can; until a real
-PostgreSQL provider exists, the embedded provider gives each app its own SQLite database and
-says plainly that it is not PostgreSQL.
+`heroku-postgresql` is served by the first provider in the chain that can:
+
+1. an external PostgreSQL server given by an admin URL (`postgres_admin_url`);
+2. a cluster cedarbox manages in `DATA_DIR/postgres` when `initdb`/`pg_ctl` exist on this host
+   (unless `CEDARBOX_POSTGRES=off`), started on demand;
+3. an embedded SQLite database per add-on, with a notice that this is not PostgreSQL.
+
+Each PostgreSQL add-on gets its own role (random password) and a database only that role may
+connect to; `DATABASE_URL` and a `HEROKU_POSTGRESQL_<COLOR>_URL` attachment name point at it.
+The database is made before the release that carries its URL, and dropped again if that
+release cannot be recorded, so a failure never leaves a half-made add-on.
 """
 
 from __future__ import annotations
@@ -12,11 +20,55 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitserver import postgres
+from gitserver.errors import AddonFailed, AddonNotFound, UsageError
 from gitserver.output import Output
 from gitserver.platform import Platform, current_user
 from gitserver.store import Addon, Release
 
 POSTGRES = "heroku-postgresql"
+# Providers as the addons table records them.
+EXTERNAL = "postgres-external"
+MANAGED = "postgres-managed"
+SQLITE = "sqlite"
+COLORS = (
+    "AMBER",
+    "AQUA",
+    "BLACK",
+    "BLUE",
+    "BRONZE",
+    "BROWN",
+    "CHARCOAL",
+    "COBALT",
+    "COPPER",
+    "CRIMSON",
+    "CYAN",
+    "GOLD",
+    "GRAY",
+    "GREEN",
+    "IVORY",
+    "JADE",
+    "LIME",
+    "MAROON",
+    "MAUVE",
+    "NAVY",
+    "OLIVE",
+    "ONYX",
+    "ORANGE",
+    "PINK",
+    "PUCE",
+    "PURPLE",
+    "RED",
+    "ROSE",
+    "SILVER",
+    "TEAL",
+    "WHITE",
+    "YELLOW",
+)
+SQLITE_NOTICE = (
+    "No PostgreSQL is available to cedarbox, so DATABASE_URL points at an SQLite\n"
+    "database: this is not PostgreSQL. Apps that need PostgreSQL features will fail."
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +92,130 @@ def provision_requested(platform: Platform, app: str, requested: list[str]) -> l
         service, plan = split_addon(spec)
         if service in have:
             continue
-        done.append(_provision_sqlite(platform, app, service, plan))
+        done.append(provision(platform, app, service, plan))
         have.add(service)
     return done
+
+
+def provision(platform: Platform, app: str, service: str, plan: str) -> Provisioned:
+    """Create one add-on and the release that carries its config vars."""
+    if service != POSTGRES:
+        raise UsageError(
+            f"Couldn't find either the add-on service or the add-on plan of {service!r}.",
+            hint=f"cedarbox provides {POSTGRES}.",
+            code="NO_SUCH_ADDON_SERVICE",
+        )
+    provider = postgres_provider(platform)
+    if provider == SQLITE:
+        return _provision_sqlite(platform, app, service, plan)
+    return _provision_postgres(platform, app, service, plan, provider)
+
+
+def postgres_provider(platform: Platform) -> str:
+    """The first provider of the chain that this host and these settings allow."""
+    if platform.settings.postgres_admin_url:
+        return EXTERNAL
+    if platform.settings.postgres.lower() != "off" and postgres.cluster_available():
+        return MANAGED
+    return SQLITE
+
+
+def destroy(platform: Platform, app: str, name: str) -> Release:
+    """Drop the add-on's data, unset its config vars, release "Remove … add-on"."""
+    addon = find_addon(platform, app, name)
+    config = platform.store.config(app)
+    if addon.provider in (EXTERNAL, MANAGED):
+        url, where = _admin(platform, addon.provider)
+        postgres.drop_database(url, _db_name(addon), where)
+    else:
+        sqlite_path(platform, addon).unlink(missing_ok=True)
+    unset = [k for k in _config_vars(addon, config) if k in config]
+    release = platform.store.detach_addon(
+        addon, unset=unset, description=f"Remove {addon.service} add-on", user=current_user()
+    )
+    return platform.log_release(release)
+
+
+def destroy_all(platform: Platform, app: str) -> list[str]:
+    """Drop every add-on's data before the app goes; what could not be dropped, said why."""
+    problems = []
+    for addon in platform.store.list_addons(app):
+        try:
+            if addon.provider in (EXTERNAL, MANAGED):
+                url, where = _admin(platform, addon.provider)
+                postgres.drop_database(url, _db_name(addon), where)
+        except AddonFailed as exc:
+            problems.append(f"{addon.name}: {exc.message}")
+    return problems
+
+
+def reset(platform: Platform, app: str, name: str | None) -> Addon:
+    """Empty the add-on's database (pg:reset); its URL and role stay."""
+    addon = _postgres_addon(platform, app, name)
+    if addon.provider == SQLITE:
+        path = sqlite_path(platform, addon)
+        path.unlink(missing_ok=True)
+        path.touch()
+    else:
+        url, where = _admin(platform, addon.provider)
+        postgres.reset_database(url, _db_name(addon), where)
+    return addon
+
+
+def psql_url(platform: Platform, app: str, name: str | None) -> str:
+    """The URL `pg:psql` connects with; starts the managed cluster if needed."""
+    addon = _postgres_addon(platform, app, name)
+    if addon.provider == SQLITE:
+        raise UsageError(
+            f"{addon.name} is an SQLite database, not PostgreSQL.",
+            hint=f"Open it with `sqlite3 {sqlite_path(platform, addon)}`.",
+            code="NOT_POSTGRES",
+        )
+    if addon.provider == MANAGED:
+        _admin(platform, MANAGED)  # make sure it runs
+    url = platform.store.config(app).get(addon.config_var)
+    if not url:
+        raise UsageError(
+            f"{addon.config_var} is not set on {app}.", hint="Was it unset with config:unset?"
+        )
+    return url
+
+
+def find_addon(platform: Platform, app: str, name: str) -> Addon:
+    platform.get_app(app)
+    config = platform.store.config(app)
+    for addon in platform.store.list_addons(app):
+        names = {addon.name}
+        for var in _config_vars(addon, config):  # DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_RED
+            names |= {var, var.removesuffix("_URL")}
+        if name in names:
+            return addon
+    raise AddonNotFound(
+        f"Couldn't find that add-on: {name} on {app}.",
+        hint=f"List the app's add-ons with `cedarbox addons -a {app}`.",
+    )
+
+
+def addon_config_vars(platform: Platform, addon: Addon) -> list[str]:
+    config = platform.store.config(addon.app)
+    return [k for k in _config_vars(addon, config) if k in config]
+
+
+def start_managed_if_used(platform: Platform) -> bool:
+    """At server start: run the managed cluster if any app has an add-on on it."""
+    for app in platform.store.list_apps():
+        if any(a.provider == MANAGED for a in platform.store.list_addons(app.name)):
+            _admin(platform, MANAGED)
+            return True
+    return False
+
+
+def stop_managed(platform: Platform) -> bool:
+    return managed_cluster(platform).stop()
+
+
+def managed_cluster(platform: Platform) -> postgres.ManagedCluster:
+    return postgres.ManagedCluster(platform.data.root / "postgres")
 
 
 def announce(out: Output, provisioned: list[Provisioned], *, legacy: bool) -> None:
@@ -56,21 +229,91 @@ def announce(out: Output, provisioned: list[Provisioned], *, legacy: bool) -> No
             out.notice(f"{line}.", [item.notice])
 
 
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{path}"
+
+
+def sqlite_path(platform: Platform, addon: Addon) -> Path:
+    return platform.data.addons(addon.app) / f"{addon.name}.sqlite3"
+
+
+# Internals --------------------------------------------------------------------------------
+
+
+def _provision_postgres(
+    platform: Platform, app: str, service: str, plan: str, provider: str
+) -> Provisioned:
+    config = platform.store.config(app)
+    used = {a.config_var for a in platform.store.list_addons(app)} | set(config)
+    colors = [c for c in COLORS if f"HEROKU_POSTGRESQL_{c}_URL" not in used]
+    color_var = f"HEROKU_POSTGRESQL_{secrets.choice(colors or COLORS)}_URL"
+    name = f"postgresql-{secrets.token_hex(4)}"
+    addon = Addon(app, name, service, plan, provider, color_var, time.time())
+    url, where = _admin(platform, provider)
+    database = postgres.create_database(url, _db_name(addon), where)
+    values = {color_var: database.url}
+    if "DATABASE_URL" not in config:
+        values["DATABASE_URL"] = database.url
+    try:
+        release = platform.store.attach_addon(addon, values, user=current_user())
+    except BaseException:
+        postgres.drop_database(url, _db_name(addon), where)
+        raise
+    return Provisioned(addon, release, None)
+
+
 def _provision_sqlite(platform: Platform, app: str, service: str, plan: str) -> Provisioned:
     name = f"{service.removeprefix('heroku-')}-{secrets.token_hex(4)}"
-    database = platform.data.addons(app) / f"{name}.sqlite3"
+    addon = Addon(app, name, service, plan, SQLITE, "DATABASE_URL", time.time())
+    database = sqlite_path(platform, addon)
     database.parent.mkdir(parents=True, exist_ok=True)
     database.touch()
-    addon = Addon(app, name, service, plan, "sqlite", "DATABASE_URL", time.time())
     release = platform.store.attach_addon(
         addon, {"DATABASE_URL": sqlite_url(database)}, user=current_user()
     )
-    notice = (
-        "No PostgreSQL is available to cedarbox, so DATABASE_URL points at an SQLite\n"
-        "database: this is not PostgreSQL. Apps that need PostgreSQL features will fail."
-    )
-    return Provisioned(addon, release, notice)
+    return Provisioned(addon, release, SQLITE_NOTICE)
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
+def _admin(platform: Platform, provider: str) -> tuple[str, str]:
+    """The admin URL for a provider (starting the managed cluster) and how to name it."""
+    if provider == EXTERNAL:
+        url = platform.settings.postgres_admin_url
+        if not url:
+            raise AddonFailed(
+                "This add-on lives on an external PostgreSQL server, and no admin URL is set.",
+                hint="Pass --postgres-admin-url or set CEDARBOX_POSTGRES_ADMIN_URL.",
+            )
+        return url, "the server of the admin URL"
+    cluster = managed_cluster(platform)
+    return cluster.admin_url(), cluster.describe()
+
+
+def _db_name(addon: Addon) -> str:
+    """Role and database name: unique per add-on (its name carries random hex)."""
+    return f"cb_{addon.name.replace('-', '_')}"
+
+
+def _config_vars(addon: Addon, config: dict[str, str]) -> list[str]:
+    """The vars the add-on set: its own, and DATABASE_URL while it points at the same URL."""
+    keys = [addon.config_var]
+    own = config.get(addon.config_var)
+    if addon.config_var != "DATABASE_URL" and own and config.get("DATABASE_URL") == own:
+        keys.append("DATABASE_URL")
+    return keys
+
+
+def _postgres_addon(platform: Platform, app: str, name: str | None) -> Addon:
+    if name:
+        return find_addon(platform, app, name)
+    platform.get_app(app)
+    addons = [a for a in platform.store.list_addons(app) if a.service == POSTGRES]
+    if not addons:
+        raise AddonNotFound(
+            f"{app} has no heroku-postgresql add-on.",
+            hint=f"Create one with `cedarbox addons:create heroku-postgresql -a {app}`.",
+        )
+    config = platform.store.config(app)
+    for addon in addons:  # the one behind DATABASE_URL, as heroku pg:psql picks it
+        if "DATABASE_URL" in _config_vars(addon, config):
+            return addon
+    return addons[0]

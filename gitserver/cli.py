@@ -16,7 +16,7 @@ from gitserver.configvars import parse_assignments
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.settings import STACKS, Settings
-from gitserver.store import App, DynoRecord, Release
+from gitserver.store import Addon, App, DynoRecord, Release
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, Handler] = {}
@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="require this key as the HTTP password")
     p.add_argument(
         "--no-auto-create", action="store_true", help="refuse pushes to apps that do not exist"
+    )
+    p.add_argument(
+        "--postgres-admin-url",
+        default=None,
+        help="external PostgreSQL for heroku-postgresql (env CEDARBOX_POSTGRES_ADMIN_URL)",
     )
 
     p = sub.add_parser("apps", parents=[common], help="list apps")
@@ -172,6 +177,35 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("runtimes:add", parents=[common], help="register a Python interpreter")
     p.add_argument("version", help="its version, e.g. 3.12.4")
     p.add_argument("path", type=Path, help="path of the interpreter")
+
+    p = sub.add_parser("addons", parents=[common], help="list add-ons (of one app or all)")
+    _app_option(p, required=False)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("addons:create", parents=[common], help="provision an add-on (new release)")
+    _app_option(p)
+    p.add_argument("service", metavar="SERVICE[:PLAN]", help="heroku-postgresql[:plan]")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("addons:destroy", parents=[common], help="destroy an add-on and its data")
+    _app_option(p)
+    p.add_argument("name", help="add-on name (or its config var, e.g. HEROKU_POSTGRESQL_RED)")
+    p.add_argument("--confirm", default=None, metavar="APP")
+
+    p = sub.add_parser("addons:info", parents=[common], help="show an add-on")
+    _app_option(p)
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("pg:psql", parents=[common], help="open psql on the app's database")
+    _app_option(p)
+    p.add_argument("name", nargs="?", help="add-on (default: the one behind DATABASE_URL)")
+    p.add_argument("-c", "--command", dest="sql", default=None, help="run this SQL and exit")
+
+    p = sub.add_parser("pg:reset", parents=[common], help="empty the app's database")
+    _app_option(p)
+    p.add_argument("name", nargs="?", help="add-on (default: the one behind DATABASE_URL)")
+    p.add_argument("--confirm", default=None, metavar="APP")
     return parser
 
 
@@ -198,6 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             port=getattr(args, "port", None),
             api_key=getattr(args, "api_key", None),
             auto_create=False if getattr(args, "no_auto_create", False) else None,
+            postgres_admin_url=getattr(args, "postgres_admin_url", None),
         )
         return _COMMANDS[args.command](args, settings)
     except CedarboxError as exc:
@@ -268,7 +303,13 @@ def _apps_destroy(args: argparse.Namespace, settings: Settings) -> int:
             f"This destroys {name} and all its data, and cannot be undone.",
             hint=f"To proceed, run `cedarbox apps:destroy {name} --confirm {name}`.",
         )
-    Platform.open(settings).destroy_app(name)
+    from gitserver.addons import destroy_all
+
+    platform = Platform.open(settings)
+    platform.get_app(name)
+    for problem in destroy_all(platform, name):
+        _note(f"Could not drop the data of add-on {problem}")
+    platform.destroy_app(name)
     print(f"Destroying {name}... done")
     return 0
 
@@ -614,6 +655,115 @@ def _runtimes_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+@command("addons")
+def _addons(args: argparse.Namespace, settings: Settings) -> int:
+    platform = Platform.open(settings)
+    apps = [platform.get_app(args.app)] if args.app else platform.store.list_apps()
+    addons = [a for app in apps for a in platform.store.list_addons(app.name)]
+    if args.json:
+        _print_json([_addon_json(platform, a) for a in addons])
+        return 0
+    rows = [
+        (
+            a.name,
+            a.app,
+            f"{a.service}:{a.plan}",
+            _provider_text(a.provider),
+            ", ".join(_vars(platform, a)),
+        )
+        for a in addons
+    ]
+    where = args.app or "your apps"
+    _print_table(
+        ("Add-on", "App", "Plan", "Provider", "Config vars"), rows, empty=f"No add-ons on {where}."
+    )
+    return 0
+
+
+@command("addons:create")
+def _addons_create(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.addons import provision, split_addon
+
+    platform = Platform.open(settings)
+    app = platform.get_app(args.app)
+    service, plan = split_addon(args.service)
+    done = provision(platform, app.name, service, plan)
+    platform.log_release(done.release)
+    if args.json:
+        _print_json(_addon_json(platform, done.addon))
+        return 0
+    print(f"Creating {service}:{plan} on {app.name}... done, v{done.release.version}")
+    print(f"Created {done.addon.name} as {', '.join(_vars(platform, done.addon))}")
+    if done.notice:
+        _note(done.notice.replace("\n", " "))
+    return 0
+
+
+@command("addons:destroy")
+def _addons_destroy(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.addons import destroy, find_addon
+
+    platform = Platform.open(settings)
+    addon = find_addon(platform, args.app, args.name)
+    if args.confirm != addon.app:
+        raise UsageError(
+            f"This destroys {addon.name} and all its data, and cannot be undone.",
+            hint=f"To proceed, run `cedarbox addons:destroy {addon.name} -a {addon.app} "
+            f"--confirm {addon.app}`.",
+        )
+    release = destroy(platform, addon.app, addon.name)
+    print(f"Destroying {addon.name} on {addon.app}... done, v{release.version}")
+    return 0
+
+
+@command("addons:info")
+def _addons_info(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.addons import find_addon
+
+    platform = Platform.open(settings)
+    info = _addon_json(platform, find_addon(platform, args.app, args.name))
+    if args.json:
+        _print_json(info)
+        return 0
+    print(f"=== {info['name']}")
+    for key in ("app", "plan", "provider", "config_vars", "created_at"):
+        value = info[key]
+        text = ", ".join(value) if isinstance(value, list) else value
+        print(f"{key.replace('_', ' ').title() + ':':<13} {text}")
+    return 0
+
+
+@command("pg:psql")
+def _pg_psql(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
+    from gitserver.addons import psql_url
+    from gitserver.postgres import pg_tool
+
+    url = psql_url(Platform.open(settings), args.app, args.name)
+    psql = pg_tool("psql")
+    if psql is None:
+        raise UsageError("psql is not installed.", hint="Install Debian's postgresql-client.")
+    argv = [psql, url] + (["-v", "ON_ERROR_STOP=1", "-c", args.sql] if args.sql else [])
+    sys.stdout.flush()
+    os.execv(psql, argv)
+    return 1  # not reached
+
+
+@command("pg:reset")
+def _pg_reset(args: argparse.Namespace, settings: Settings) -> int:
+    from gitserver.addons import reset
+
+    if args.confirm != args.app:
+        raise UsageError(
+            f"This empties the database of {args.app}, and cannot be undone.",
+            hint=f"To proceed, run `cedarbox pg:reset -a {args.app} --confirm {args.app}`.",
+        )
+    addon = reset(Platform.open(settings), args.app, args.name)
+    print(f"Resetting {addon.name}... done")
+    return 0
+
+
 # Presentation -----------------------------------------------------------------------------
 
 
@@ -632,6 +782,32 @@ def _app_json(platform: Platform, app: App) -> dict[str, object]:
         "cache_size_bytes": platform.cache_size(app.name),
         "repository": str(platform.data.repo(app.name)),
     }
+
+
+def _addon_json(platform: Platform, addon: Addon) -> dict[str, object]:
+    return {
+        "name": addon.name,
+        "app": addon.app,
+        "service": addon.service,
+        "plan": f"{addon.service}:{addon.plan}",
+        "provider": _provider_text(addon.provider),
+        "config_vars": _vars(platform, addon),
+        "created_at": _when(addon.created_at),
+    }
+
+
+def _vars(platform: Platform, addon: Addon) -> list[str]:
+    from gitserver.addons import addon_config_vars
+
+    return sorted(addon_config_vars(platform, addon), key=lambda k: k != "DATABASE_URL")
+
+
+def _provider_text(provider: str) -> str:
+    return {
+        "postgres-external": "PostgreSQL (external server)",
+        "postgres-managed": "PostgreSQL (managed by cedarbox)",
+        "sqlite": "SQLite (not PostgreSQL)",
+    }.get(provider, provider)
 
 
 def _when(timestamp: float) -> str:

@@ -101,3 +101,15 @@ class ServerRunning(UsageError):
 
     code = "SERVER_RUNNING"
     http_status = 409
+
+
+class AddonFailed(PushRefused):
+    """An add-on could not be provisioned, changed or removed (its server said why)."""
+
+    code = "ADDON_FAILED"
+    http_status = 502
+
+
+class AddonNotFound(CedarboxError):
+    code = "NO_SUCH_ADDON"
+    http_status = 404

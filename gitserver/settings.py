@@ -68,6 +68,11 @@ class Settings:
     log_max_bytes: int = 10 * 1024 * 1024
     # The router answers H12 when a dyno has sent no response after this many seconds.
     router_timeout: float = 30
+    # heroku-postgresql: an external server's admin URL (a role with CREATEROLE and CREATEDB);
+    # without it, a cluster cedarbox manages in DATA_DIR/postgres when initdb/pg_ctl exist.
+    postgres_admin_url: str = ""
+    # "off" disables the managed cluster (add-ons then fall back to SQLite); "auto" uses it.
+    postgres: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

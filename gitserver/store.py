@@ -400,6 +400,26 @@ class Store:
                 user,
             )
 
+    def detach_addon(
+        self, addon: Addon, *, unset: list[str], description: str, user: str
+    ) -> Release:
+        """Forget an add-on, unset the config vars it provided, and release, atomically."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM addons WHERE app = ? AND name = ?", (addon.app, addon.name))
+            for key in unset:
+                db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (addon.app, key))
+            current = _current(db, addon.app)
+            return _insert_release(
+                db,
+                addon.app,
+                description,
+                current.build_id if current else None,
+                current.slug if current else None,
+                _config(db, addon.app),
+                current.process_types if current else {},
+                user,
+            )
+
     def list_addons(self, app: str) -> list[Addon]:
         rows = self._db.execute(
             "SELECT * FROM addons WHERE app = ? ORDER BY created_at", (app,)

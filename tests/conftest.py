@@ -71,6 +71,9 @@ def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
             "PIP_NO_INDEX": "1",
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "CEDARBOX_TOOL_WHEELS": str(TOOL_WHEELS),
+            # heroku-postgresql falls back to SQLite unless a test asks for PostgreSQL
+            # (tests/e2e/test_addons_postgres.py sets CEDARBOX_POSTGRES=auto).
+            "CEDARBOX_POSTGRES": "off",
         }
     )
     env.update(extra)

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from gitserver import addons
 from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.runner import serverinfo
@@ -57,12 +58,20 @@ class CedarboxServer(ThreadingHTTPServer):
     def start_apps(self) -> None:
         """Claim the data directory and run every app's formation (see runner.supervisor)."""
         serverinfo.claim(self.platform.data.server_record, self.url)
+        try:  # before the dynos, so that their DATABASE_URLs answer
+            addons.start_managed_if_used(self.platform)
+        except CedarboxError as exc:
+            print(f" !    {exc.message}", file=sys.stderr, flush=True)
         self.supervisor.start()
 
     def stop_apps(self) -> None:
         """Stop every dyno, then let hooks and the CLI know that no server runs any more."""
         try:
             self.supervisor.shutdown()
+            try:  # after the dynos: they may use it until they stop
+                addons.stop_managed(self.platform)
+            except CedarboxError as exc:
+                print(f" !    {exc.message}", file=sys.stderr, flush=True)
         finally:
             serverinfo.release_claim(self.platform.data.server_record)
 
