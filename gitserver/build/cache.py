@@ -4,10 +4,13 @@ Layout under the app's cache root:
     current/            the last good cache: `.heroku/` and `metadata.json`
     staging-<id>/       what a successful build is committing
     old-<id>/           a cache being retired by a commit
+    .trash-<id>/        a retired cache being deleted in the background (gitserver.trash)
 
 A build works on its own copy (`checkout`, copy-on-write where the filesystem can), takes
 what it reuses by rename, and commits by renaming staging into place. A build that fails,
 times out or is killed never touches `current/`; leftovers are cleaned up on the next checkout.
+Retired trees are deleted in the background: deleting a Python environment can take longer
+than the whole rest of a warm build.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from gitserver import trash
 
 METADATA = "metadata.json"
 
@@ -67,7 +72,7 @@ class BuildCache:
         return True
 
     def discard(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
+        trash.discard(self.work)
         self.work.mkdir(parents=True)
 
     def commit(self, entries: Mapping[str, Path], metadata: Mapping[str, Any]) -> None:
@@ -91,7 +96,7 @@ class BuildCache:
             current.rename(old)
         staging.rename(current)
         _fsync_dir(self.root)
-        shutil.rmtree(old, ignore_errors=True)
+        trash.discard(old)
 
 
 def recover(root: Path) -> None:
@@ -103,7 +108,8 @@ def recover(root: Path) -> None:
     if not current.exists() and olds:
         olds.pop().rename(current)
     for leftover in [*olds, *root.glob("staging-*")]:
-        shutil.rmtree(leftover, ignore_errors=True)
+        trash.set_aside(leftover)
+    trash.sweep(root)
 
 
 def purge(root: Path) -> bool:
@@ -111,9 +117,7 @@ def purge(root: Path) -> bool:
     current = root / "current"
     if not current.exists():
         return False
-    old = root / f"old-{uuid.uuid4().hex}"
-    current.rename(old)
-    shutil.rmtree(old, ignore_errors=True)
+    trash.discard(current)
     return True
 
 

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from gitserver import trash
 from gitserver.build.slug import unpack_slug
 from gitserver.errors import CedarboxError
 
@@ -93,7 +94,7 @@ def prune(run_root: Path, keep: set[int], *, newer_than: int) -> None:
         if name.startswith("v") and name[1:].isdigit():
             version = int(name[1:])
             if version <= newer_than and version not in keep:
-                shutil.rmtree(entry, ignore_errors=True)
+                trash.discard(entry)
 
 
 def _link(src: str, dst: str) -> None:

@@ -36,6 +36,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitserver import trash
 from gitserver.datadir import DataDir
 from gitserver.errors import CedarboxError
 from gitserver.runner import releasedirs
@@ -171,8 +172,18 @@ class Supervisor:
         self._store = Store(self.data.database)
         self._last_request = self._store.last_dyno_request_id()
         self._reap_orphans()
+        self._sweep_trash()
         self._thread = threading.Thread(target=self._run, name="supervisor", daemon=True)
         self._thread.start()
+
+    def _sweep_trash(self) -> None:
+        """Delete release trees whose background removal died with an earlier server."""
+        run_root = self.data.root / "run"
+        trash.sweep(run_root)
+        if run_root.is_dir():
+            for app_dir in run_root.iterdir():
+                if app_dir.is_dir() and not app_dir.name.startswith(trash.PREFIX):
+                    trash.sweep(app_dir)
 
     def wake(self) -> None:
         self._wake.set()
@@ -576,9 +587,11 @@ class Supervisor:
         run_root = self.data.root / "run"
         if run_root.is_dir():
             for entry in run_root.iterdir():
+                if entry.name.startswith(trash.PREFIX):
+                    continue
                 if entry.name not in self._apps:
                     if entry.name not in in_use:
-                        shutil.rmtree(entry, ignore_errors=True)
+                        trash.discard(entry)
                     continue
                 release = self._releases.get(entry.name)
                 current = release.version if release else 0

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gitserver import trash
 from tests.apps import MINIMAL
 from tests.conftest import APP_WHEELS, CEDARBOX, Server, isolated_env, run_cli, start_server
 from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
@@ -186,6 +187,8 @@ def processes_from(data_dir: Path) -> list[str]:
         if str(data_dir) in cwd or str(data_dir).encode() in cmdline:
             if b" serve " in cmdline and b"gitserver" in cmdline:
                 continue  # the cedarbox server itself (its --data-dir)
+            if b"/" + trash.PREFIX.encode() in cmdline:
+                continue  # deleting a retired tree in the background (gitserver.trash)
             found.append(f"{entry.name}: {cmdline.decode(errors='replace')[:200]}")
     return found
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+from gitserver import trash
 from gitserver.build.cache import BuildCache, purge, recover
 
 
@@ -18,6 +20,15 @@ def commit_file(root: Path, scratch: Path, content: str, meta: dict[str, str]) -
     entry.mkdir(parents=True)
     (entry / "file").write_text(content)
     cache.commit({".heroku": entry}, meta)
+
+
+def entries_once_deleted(root: Path, timeout: float = 30) -> list[str]:
+    """What is in `root` once the trees set aside for deletion (gitserver.trash) are gone."""
+    deadline = time.monotonic() + timeout
+    while any(p.name.startswith(trash.PREFIX) for p in root.iterdir()):
+        assert time.monotonic() < deadline, f"not deleted: {sorted(root.iterdir())}"
+        time.sleep(0.05)
+    return sorted(p.name for p in root.iterdir())
 
 
 def test_empty_cache_checks_out_empty(tmp_path: Path) -> None:
@@ -56,7 +67,7 @@ def test_recover_after_a_crash_between_the_two_renames(tmp_path: Path) -> None:
     (root / "staging-abandoned").mkdir()
     recover(root)
     assert (root / "current" / ".heroku" / "file").read_text() == "good"
-    assert sorted(p.name for p in root.iterdir()) == ["current"]
+    assert entries_once_deleted(root) == ["current"]
 
 
 def test_recover_drops_leftovers_of_a_finished_commit(tmp_path: Path) -> None:
@@ -64,7 +75,7 @@ def test_recover_drops_leftovers_of_a_finished_commit(tmp_path: Path) -> None:
     commit_file(root, tmp_path / "s1", "new", {"v": "2"})
     (root / "old-leftover").mkdir()
     recover(root)
-    assert sorted(p.name for p in root.iterdir()) == ["current"]
+    assert entries_once_deleted(root) == ["current"]
 
 
 def test_purge_forgets_the_cache(tmp_path: Path) -> None:
