@@ -30,6 +30,13 @@ class UsageError(CedarboxError):
     http_status = 400
 
 
+class RequestTooLarge(UsageError):
+    """A request body (or its declared length) over the front end's limit for that endpoint."""
+
+    code = "REQUEST_TOO_LARGE"
+    http_status = 413
+
+
 class InvalidAppName(CedarboxError):
     code = "INVALID_APP_NAME"
     http_status = 400

@@ -46,6 +46,8 @@ class Settings:
     public_url: str = ""
     build_timeout: float = 15 * 60
     slug_max_bytes: int = 500 * 1024 * 1024
+    # The largest request body a push (or fetch) may send over HTTP.
+    push_max_bytes: int = 1024 * 1024 * 1024
     # Slugs of the newest N releases are kept (never fewer than the current and previous).
     slug_retention: int = 10
     # Old stacks only: use the nearest major the host has (python-3.4.2 on a 3.6+ host).

@@ -3,6 +3,10 @@
 The request body is pumped into the backend from a thread while the response is read, so
 a large push never sits in memory, and every byte the backend writes (the build's `remote:`
 lines among them) reaches the client as soon as it is written.
+
+The response head is held back until the first body byte (or the backend's end), so that a
+request git could not parse, or whose body was broken, gets a 4xx with the reason instead
+of an empty 200.
 """
 
 from __future__ import annotations
@@ -10,13 +14,24 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from gitserver.errors import CedarboxError
+
 READ_BLOCK = 64 * 1024
+_STDERR_KEPT = 4096  # the end of git's stderr, for the error response
+
+
+class BadGitRequest(CedarboxError):
+    """git answered nothing and said why on stderr: the request was not git's protocol."""
+
+    code = "BAD_GIT_REQUEST"
+    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -29,7 +44,10 @@ class CgiRequest:
     content_type: str
     content_encoding: str
     git_protocol: str
-    content_length: int | None  # None: read the (de-chunked) body until EOF
+    # None: read the (de-chunked) body until EOF. The front end passes None: it checks the
+    # length itself, and git 2.39's http-backend spins forever on a body shorter than
+    # CONTENT_LENGTH.
+    content_length: int | None
     remote_addr: str
 
 
@@ -80,23 +98,51 @@ def run_backend(
     start_response: Callable[[CgiHead], None],
     write: Callable[[bytes], None],
 ) -> int:
-    """Run http-backend; call `start_response` once its headers are in, then `write` each block."""
+    """Run http-backend; call `start_response` once its headers are in, then `write` each block.
+
+    Raises the body's own error (BadRequestBody, RequestTooLarge) or BadGitRequest, before
+    anything was sent, when the body broke or git refused the request without answering.
+    """
     proc = subprocess.Popen(
         ["git", "http-backend"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         env=dict(env),
         bufsize=0,
     )
-    assert proc.stdin is not None and proc.stdout is not None
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     pump_error: list[BaseException] = []
     pump = threading.Thread(
         target=_pump, args=(body, proc.stdin, pump_error), name="request-body", daemon=True
     )
     pump.start()
+    stderr_tail = bytearray()
+    errors = threading.Thread(
+        target=_drain_stderr, args=(proc.stderr, stderr_tail), name="git-stderr", daemon=True
+    )
+    errors.start()
     try:
         out_fd = proc.stdout.fileno()
         head, rest = _read_head(out_fd)
+        if not rest:  # hold the head until the body starts: an error may replace it
+            rest = os.read(out_fd, READ_BLOCK)
+        # The pump records a body error before closing the backend's stdin, so any error is
+        # known by the time the backend answers (it reads the whole request first).
+        if pump_error or (not rest and head.status == 200):
+            while os.read(out_fd, READ_BLOCK):  # let git finish (and clean up) on its own
+                pass
+            proc.wait()
+            errors.join(timeout=5)
+            if pump_error:
+                raise pump_error[0]
+            said = bytes(stderr_tail).decode("utf-8", "replace").strip()
+            if said:
+                raise BadGitRequest(
+                    f"git could not process this {request.path_info.rsplit('/', 1)[-1]} "
+                    f"request: {said}",
+                    hint="Send git's smart HTTP protocol (use the git client).",
+                )
         start_response(head)
         if rest:
             write(rest)
@@ -109,9 +155,23 @@ def run_backend(
         pump.join(timeout=5)
         proc.stdout.close()
         code = proc.wait()
+        errors.join(timeout=5)
     if pump_error:
         raise pump_error[0]
     return code
+
+
+def _drain_stderr(stream: BinaryIO, tail: bytearray) -> None:
+    """Pass git's stderr on to the server's, keeping its end for an error response."""
+    with contextlib.suppress(OSError, ValueError):
+        while data := os.read(stream.fileno(), READ_BLOCK):
+            tail.extend(data)
+            del tail[:-_STDERR_KEPT]
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.buffer.write(data)
+                sys.stderr.flush()
+    with contextlib.suppress(OSError):
+        stream.close()
 
 
 def _pump(body: Iterable[bytes], sink: BinaryIO, errors: list[BaseException]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from gitserver.errors import UsageError
@@ -51,6 +51,39 @@ def iter_sized(stream: BinaryIO, length: int, block: int = BLOCK) -> Iterator[by
             raise BadRequestBody(f"Body ended after {length - remaining} of {length} bytes.")
         remaining -= len(data)
         yield data
+
+
+class LimitedBody:
+    """Pass a body through, raising `too_large(seen, limit)` once it passes `limit` bytes.
+
+    `done` tells whether the body was read to its end (else the rest is still on the socket).
+    """
+
+    def __init__(
+        self,
+        body: Iterator[bytes],
+        limit: int,
+        too_large: Callable[[int, int], Exception],
+    ) -> None:
+        self._body = body
+        self._limit = limit
+        self._too_large = too_large
+        self.seen = 0
+        self.done = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        try:
+            data = next(self._body)
+        except StopIteration:
+            self.done = True
+            raise
+        self.seen += len(data)
+        if self.seen > self._limit:
+            raise self._too_large(self.seen, self._limit)
+        return data
 
 
 def _skip_trailers(stream: BinaryIO) -> None:

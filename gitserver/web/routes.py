@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
 
 from gitserver.appnames import validate_app_name
 from gitserver.errors import CedarboxError, InvalidAppName
@@ -15,6 +16,11 @@ SERVICES = ("git-upload-pack", "git-receive-pack")
 class NotFound(CedarboxError):
     code = "NOT_FOUND"
     http_status = 404
+
+
+class BadQuery(CedarboxError):
+    code = "BAD_QUERY"
+    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -31,9 +37,18 @@ class GitRoute:
     def is_push(self) -> bool:
         return self.service == "git-receive-pack"
 
+    @property
+    def backend_query(self) -> str:
+        """The query string http-backend gets: only what the route was decided by."""
+        return f"service={self.service}" if self.is_advertisement else ""
 
-def route_git(method: str, path: str, query: dict[str, str]) -> GitRoute | None:
-    """Match a smart-HTTP git request, or return None for a path that is not a repository."""
+
+def route_git(method: str, path: str, query: str) -> GitRoute | None:
+    """Match a smart-HTTP git request, or return None for a path that is not a repository.
+
+    `query` is the raw query string. A `service` named twice is refused: the front end and
+    git must never read different services out of one request.
+    """
     match = _GIT_PATH.match(path)
     if not match:
         if path.endswith(".git") or ".git/" in path or ".." in path or "%" in path:
@@ -45,7 +60,13 @@ def route_git(method: str, path: str, query: dict[str, str]) -> GitRoute | None:
     app = validate_app_name(match["app"])
     rest = match["rest"] or "/"
     if rest == "/info/refs" and method in ("GET", "HEAD"):
-        service = query.get("service", "")
+        services = [v for k, v in parse_qsl(query, keep_blank_values=True) if k == "service"]
+        if len(services) > 1:
+            raise BadQuery(
+                f"'service' is given {len(services)} times in {query!r}.",
+                hint="Name one service: ?service=git-upload-pack or ?service=git-receive-pack.",
+            )
+        service = services[0] if services else ""
         if service not in SERVICES:
             raise NotFound(
                 "Only git's smart HTTP protocol is served.",

@@ -13,22 +13,31 @@ import ipaddress
 import json
 import signal
 import sys
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from gitserver import addons
-from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, UsageError
+from gitserver.errors import (
+    AppNotFound,
+    AuthRequired,
+    CedarboxError,
+    RequestTooLarge,
+    UsageError,
+)
 from gitserver.platform import Platform
 from gitserver.runner import serverinfo
 from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
 from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
-from gitserver.web.chunked import BadRequestBody, iter_chunked, iter_sized
+from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.pktline import error_advertisement
 from gitserver.web.router import Router, app_from_host
 from gitserver.web.routes import GitRoute, route_git
 
+# Bodies the front end never uses (API, info/refs, errors) are read and dropped up to this size;
+# a larger one is refused with 413 without reading it.
 MAX_API_BODY = 1024 * 1024
 
 
@@ -134,17 +143,20 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._route_to_app(app)
             return
         url = urlsplit(self.path)
-        query = dict(parse_qsl(url.query))
-        if self.command not in ("GET", "HEAD", "POST"):
-            self._discard_body()
-            self._send_text(405, f"{self.command} is for apps: http://<app>.localhost:<port>/\n")
-            return
         try:
+            if self.command not in ("GET", "HEAD", "POST"):
+                self._discard_body()
+                self._send_text(
+                    405, f"{self.command} is for apps: http://<app>.localhost:<port>/\n"
+                )
+                return
             self._check_auth()
-            route = route_git(self.command, url.path, query)
+            route = route_git(self.command, url.path, url.query)
             if route is not None:
-                self._serve_git(route, url.query)
-            elif url.path.startswith("/api/"):
+                self._serve_git(route)
+                return
+            self._discard_body()
+            if url.path.startswith("/api/"):
                 self._serve_api(url.path)
             elif url.path == "/":
                 self._send_text(200, f"cedarbox is running. Push to {self.server.url}/<app>.git\n")
@@ -183,10 +195,16 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # Git --------------------------------------------------------------------------------
 
-    def _serve_git(self, route: GitRoute, query: str) -> None:
+    def _serve_git(self, route: GitRoute) -> None:
         platform = self.platform
+        limit = self.server.settings.push_max_bytes
+        if route.is_advertisement:
+            self._discard_body()  # git sends none; never hand one to http-backend
+        elif (self._content_length() or 0) > limit:
+            raise _too_large(self._content_length() or 0, limit)
         if platform.store.find_app(route.app) is None:
-            if not (route.is_push and self.server.settings.auto_create):
+            # Only git's first request (the advertisement) creates an app: a stray POST not.
+            if not (route.is_push and route.is_advertisement and self.server.settings.auto_create):
                 self._refuse_missing_app(route)
                 return
             try:
@@ -197,19 +215,22 @@ class RequestHandler(BaseHTTPRequestHandler):
         request = CgiRequest(
             method=self.command,
             path_info=f"/{route.app}.git{route.rest}",
-            query=query,
+            query=route.backend_query,
             content_type=self.headers.get("Content-Type", ""),
             content_encoding=self.headers.get("Content-Encoding", ""),
             git_protocol=self.headers.get("Git-Protocol", ""),
-            content_length=self._content_length(),
+            content_length=None,  # the body is checked here; http-backend reads it to EOF
             remote_addr=self.client_address[0],
         )
         env = backend_env(request, platform.data.repos_root(), self.server.settings.to_env())
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        if chunked:
-            body = iter_chunked(self.rfile)  # type: ignore[arg-type]
+        if route.is_advertisement:
+            raw: Iterator[bytes] = iter(())
+        elif chunked:
+            raw = iter_chunked(self.rfile)  # type: ignore[arg-type]
         else:
-            body = iter_sized(self.rfile, request.content_length or 0)  # type: ignore[arg-type]
+            raw = iter_sized(self.rfile, self._content_length() or 0)  # type: ignore[arg-type]
+        body = LimitedBody(raw, limit, _too_large)
         sent_head = False
 
         def start_response(head: CgiHead) -> None:
@@ -227,12 +248,15 @@ class RequestHandler(BaseHTTPRequestHandler):
 
         try:
             run_backend(request, body, env, start_response, write)
-        except BadRequestBody as exc:
+        except CedarboxError as exc:
             if not sent_head:
                 raise
             self.log_message("bad request body: %s", exc.message)
             self.close_connection = True
             return
+        finally:
+            if not body.done:  # git stopped reading early: the rest is still on the socket
+                self.close_connection = True
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -250,7 +274,7 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _refuse_missing_app(self, route: GitRoute) -> None:
         """Answer in git's own protocol, so git prints the reason (`fatal: remote error: …`)."""
-        if route.is_push:
+        if route.is_push and not self.server.settings.auto_create:
             message = (
                 f"NO_SUCH_APP: app '{route.app}' does not exist and this server does not create "
                 f"apps on push. Create it first: cedarbox apps:create {route.app}"
@@ -258,8 +282,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         else:
             message = f"NO_SUCH_APP: app '{route.app}' does not exist. Push to it to create it."
         if not route.is_advertisement:
-            raise AppNotFound(message)
-        self._discard_body()
+            raise AppNotFound(message.removeprefix("NO_SUCH_APP: "))
         body = error_advertisement(route.service, message)
         self.send_response(200)
         self.send_header("Content-Type", f"application/x-{route.service}-advertisement")
@@ -297,12 +320,21 @@ class RequestHandler(BaseHTTPRequestHandler):
     # Responses --------------------------------------------------------------------------
 
     def _discard_body(self) -> None:
+        """Read and drop a body the front end does not use; refuse a large one unread (413)."""
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            for _ in iter_chunked(self.rfile):  # type: ignore[arg-type]
-                pass
+            raw = iter_chunked(self.rfile)  # type: ignore[arg-type]
         elif length := self._content_length():
-            for _ in iter_sized(self.rfile, length):  # type: ignore[arg-type]
+            if length > MAX_API_BODY:
+                raise _too_large(length, MAX_API_BODY)
+            raw = iter_sized(self.rfile, length)  # type: ignore[arg-type]
+        else:
+            return
+        try:
+            for _ in LimitedBody(raw, MAX_API_BODY, _too_large):
                 pass
+        except CedarboxError:
+            self.close_connection = True
+            raise
 
     def _send_error(self, exc: CedarboxError) -> None:
         self.close_connection = True
@@ -327,6 +359,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _too_large(size: int, limit: int) -> RequestTooLarge:
+    return RequestTooLarge(
+        f"Request body too large: {size} bytes or more (the limit here is {limit} bytes).",
+        hint="Pushes may send up to CEDARBOX_PUSH_MAX_BYTES; other endpoints take no body.",
+    )
 
 
 def serve(settings: Settings) -> None:

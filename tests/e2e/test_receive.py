@@ -316,6 +316,7 @@ def test_hook_runs_for_a_push_by_path_without_the_server(tmp_path: Path) -> None
 
 # Helpers ---------------------------------------------------------------------------------
 
+
 def authed(url: str, password: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://user:{password}@{parts.netloc}{parts.path}"

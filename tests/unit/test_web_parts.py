@@ -12,7 +12,7 @@ from gitserver.appnames import generate_app_name, validate_app_name
 from gitserver.errors import InvalidAppName
 from gitserver.web.chunked import BadRequestBody, iter_chunked, iter_sized
 from gitserver.web.pktline import error_advertisement, pkt_line
-from gitserver.web.routes import NotFound, route_git
+from gitserver.web.routes import BadQuery, NotFound, route_git
 
 
 @pytest.mark.parametrize("name", ["a", "my-app", "app-1", "a" * 30])
@@ -32,9 +32,9 @@ def test_generated_names_are_valid() -> None:
 
 
 def test_route_git_recognises_the_smart_protocol() -> None:
-    route = route_git("GET", "/my-app.git/info/refs", {"service": "git-receive-pack"})
+    route = route_git("GET", "/my-app.git/info/refs", "service=git-receive-pack")
     assert route is not None and route.app == "my-app" and route.is_push and route.is_advertisement
-    route = route_git("POST", "/my-app.git/git-upload-pack", {})
+    route = route_git("POST", "/my-app.git/git-upload-pack", "")
     assert route is not None and route.service == "git-upload-pack" and not route.is_push
 
 
@@ -43,18 +43,27 @@ def test_route_git_recognises_the_smart_protocol() -> None:
 )
 def test_route_git_refuses_paths_that_are_not_app_names(path: str) -> None:
     with pytest.raises(InvalidAppName):
-        route_git("GET", path, {"service": "git-upload-pack"})
+        route_git("GET", path, "service=git-upload-pack")
 
 
 def test_route_git_refuses_dumb_http_and_unknown_endpoints() -> None:
     with pytest.raises(NotFound):
-        route_git("GET", "/app.git/info/refs", {})
+        route_git("GET", "/app.git/info/refs", "")
     with pytest.raises(NotFound):
-        route_git("GET", "/app.git/objects/info/packs", {})
+        route_git("GET", "/app.git/objects/info/packs", "")
+
+
+def test_route_git_refuses_a_service_named_twice_and_hands_git_only_the_routed_one() -> None:
+    with pytest.raises(BadQuery):
+        route_git("GET", "/app.git/info/refs", "service=git-upload-pack&service=git-receive-pack")
+    route = route_git("GET", "/app.git/info/refs", "x=1&service=git-upload-pack&y")
+    assert route is not None and route.backend_query == "service=git-upload-pack"
+    route = route_git("POST", "/app.git/git-receive-pack", "service=git-upload-pack")
+    assert route is not None and route.is_push and route.backend_query == ""
 
 
 def test_route_git_ignores_other_paths() -> None:
-    assert route_git("GET", "/api/apps", {}) is None
+    assert route_git("GET", "/api/apps", "") is None
 
 
 def chunk(data: bytes) -> bytes:
