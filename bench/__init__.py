@@ -13,6 +13,7 @@ sampled from /proc) and tells whether anything else was busy meanwhile (`Foreign
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import statistics
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+TOOL_WHEELS = REPO_ROOT / ".wheels" / "tools"  # pip and setuptools for builds (`make test-deps`)
 MIB = 1024 * 1024
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -137,6 +139,12 @@ def format_value(value: float, unit: str) -> str:
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0 < q <= 100) by the nearest-rank method: always a measured value."""
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)])
 
 
 # Servers ----------------------------------------------------------------------------------
@@ -488,3 +496,85 @@ def run_checked(
             f"{proc.stdout.decode(errors='replace')}{proc.stderr.decode(errors='replace')}"
         )
     return proc
+
+
+# Pushing apps to cedarbox -----------------------------------------------------------------
+
+
+def push_env(home: Path, find_links: Path) -> dict[str, str]:
+    """For a cedarbox server and the `git push`es to it: no trace of the machine's git and pip.
+
+    Builds install packages with pip from `find_links` only (no index), and pip and
+    setuptools themselves from TOOL_WHEELS. The git client reads `home/client.gitconfig`
+    (empty); the servers' git, which drops inherited GIT_* variables, reads `home/.gitconfig`.
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PIP_", "GIT_", "CEDARBOX_")) and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "client.gitconfig").touch()
+    (home / ".gitconfig").touch()
+    env.update(
+        HOME=str(home),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_GLOBAL=str(home / "client.gitconfig"),
+        GIT_TERMINAL_PROMPT="0",
+        GIT_AUTHOR_NAME="Bench",
+        GIT_AUTHOR_EMAIL="bench@example.com",
+        GIT_COMMITTER_NAME="Bench",
+        GIT_COMMITTER_EMAIL="bench@example.com",
+        PIP_CONFIG_FILE=os.devnull,
+        PIP_NO_INDEX="1",
+        PIP_FIND_LINKS=str(find_links),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+        CEDARBOX_TOOL_WHEELS=str(TOOL_WHEELS),
+        CEDARBOX_POSTGRES="off",  # no add-on here needs a real PostgreSQL
+    )
+    return env
+
+
+def cedarbox_server(ctx: Context, data_dir: Path, env: Mapping[str, str], logdir: Path) -> Server:
+    """`python -m gitserver --data-dir DATA serve --port 0`, run from the checkout."""
+    argv = [ctx.python, "-m", "gitserver", "--data-dir", str(data_dir), "serve", "--port", "0"]
+    return Server("cedarbox", argv, logdir, env=env, cwd=REPO_ROOT)
+
+
+def commit_files(
+    repo: Path, env: Mapping[str, str], files: Mapping[str, str], message: str = "app"
+) -> Path:
+    """Write `files` (relative path -> text) into `repo` and commit everything on `main`.
+
+    The repository is created if it does not exist yet.
+    """
+    if not (repo / ".git").is_dir():
+        repo.mkdir(parents=True, exist_ok=True)
+        run_checked(["git", "init", "-q", "-b", "main"], cwd=repo, env=env)
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    run_checked(["git", "add", "-A"], cwd=repo, env=env)
+    run_checked(["git", "commit", "-q", "-m", message], cwd=repo, env=env)
+    return repo
+
+
+def tiny_wheelhouse(dest: Path, names: Sequence[str]) -> Path:
+    """A directory of tiny pure-Python wheels, `name==1.0` each (tests/wheelhouse.py)."""
+    from tests.wheelhouse import build_wheel
+
+    for name in names:
+        build_wheel(dest, name, "1.0", modules={name: f"VERSION = {name!r}\n"})
+    return dest
+
+
+def tiny_python_app(requirements: Sequence[str], marker: str) -> dict[str, str]:
+    """A small Python app's files: requirements, a pinned Python, a module printing `marker`.
+
+    No Procfile, so its releases start no dyno: a push ends when the release is recorded.
+    """
+    return {
+        "requirements.txt": "".join(f"{name}\n" for name in requirements),
+        ".python-version": "3.12\n",
+        "app.py": f"print({marker!r})\n",
+    }

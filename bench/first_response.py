@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import subprocess
 import threading
 import time
@@ -26,10 +25,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import REPO_ROOT, Benchmark, Context, Result, Row, Server, median, run_checked
+from bench import (
+    REPO_ROOT,
+    Benchmark,
+    Context,
+    Result,
+    Row,
+    Server,
+    cedarbox_server,
+    commit_files,
+    median,
+    push_env,
+)
 
 APP_WHEELS = REPO_ROOT / ".wheels" / "apps"
-TOOL_WHEELS = REPO_ROOT / ".wheels" / "tools"
 POLL = 0.02
 TIMEOUT = 300.0
 
@@ -68,14 +77,13 @@ def run(ctx: Context) -> Result:
         return Result(rows=[], warnings=["no .wheels/apps: run `make test-deps` first"])
     home = ctx.workdir / "home"
     home.mkdir(parents=True, exist_ok=True)
-    env = _env(home)
+    env = push_env(home, APP_WHEELS)
     logs = ctx.workdir / "logs"
     logs.mkdir(exist_ok=True)
     data = ctx.workdir / "data"
-    argv = [ctx.python, "-m", "gitserver", "--data-dir", str(data), "serve", "--port", "0"]
     runs = min(ctx.runs, 2) if ctx.quick else ctx.runs
     measured: list[Measured] = []
-    with Server("cedarbox", argv, logs, env=env, cwd=REPO_ROOT) as server:
+    with cedarbox_server(ctx, data, env, logs) as server:
         for number in range(1, runs + 1):
             app = f"first-response-{number}"
             repo = _make_app(ctx.workdir / app, env, f"hello {number}.1")
@@ -154,47 +162,18 @@ def _build_seconds(data: Path, app: str) -> float | None:
     return float(json.loads(reports[-1].read_text()).get("duration_seconds") or 0) or None
 
 
-def _env(home: Path) -> dict[str, str]:
-    """No trace of the machine's pip and git configuration: wheels from .wheels only."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "GIT_", "CEDARBOX_")) and k != "PYTHONDONTWRITEBYTECODE"
-    }
-    (home / "client.gitconfig").touch()
-    env.update(
-        HOME=str(home),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_GLOBAL=str(home / "client.gitconfig"),
-        GIT_TERMINAL_PROMPT="0",
-        GIT_AUTHOR_NAME="Bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="Bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_NO_INDEX="1",
-        PIP_FIND_LINKS=str(APP_WHEELS),
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        CEDARBOX_TOOL_WHEELS=str(TOOL_WHEELS),
-    )
-    return env
-
-
 def _make_app(path: Path, env: dict[str, str], marker: str) -> Path:
-    path.mkdir(parents=True)
-    (path / "requirements.txt").write_text("flask\ngunicorn\n")
-    (path / ".python-version").write_text("3.12\n")
-    (path / "Procfile").write_text("web: gunicorn app:app\n")
-    (path / "app.py").write_text(APP_PY.replace("MARKER", marker))
-    run_checked(["git", "init", "-q", "-b", "main"], cwd=path, env=env)
-    run_checked(["git", "add", "-A"], cwd=path, env=env)
-    run_checked(["git", "commit", "-q", "-m", "app"], cwd=path, env=env)
-    return path
+    files = {
+        "requirements.txt": "flask\ngunicorn\n",
+        ".python-version": "3.12\n",
+        "Procfile": "web: gunicorn app:app\n",
+        "app.py": APP_PY.replace("MARKER", marker),
+    }
+    return commit_files(path, env, files)
 
 
 def _commit(path: Path, env: dict[str, str], marker: str) -> None:
-    (path / "app.py").write_text(APP_PY.replace("MARKER", marker))
-    run_checked(["git", "commit", "-q", "-am", "change"], cwd=path, env=env)
+    commit_files(path, env, {"app.py": APP_PY.replace("MARKER", marker)}, "change")
 
 
 def _result(measured: list[Measured]) -> Result:

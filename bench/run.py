@@ -28,14 +28,22 @@ from bench import (
     Context,
     Result,
     Row,
+    cold_build,
+    concurrency,
+    first_line,
     first_response,
     format_value,
     receive,
+    warm_redeploy,
 )
 
 BENCHMARKS: list[Benchmark] = [
     receive.BENCHMARK,
+    warm_redeploy.BENCHMARK,
+    cold_build.BENCHMARK,
     first_response.BENCHMARK,
+    concurrency.BENCHMARK,
+    first_line.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

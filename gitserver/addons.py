@@ -19,12 +19,16 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-from gitserver import postgres
 from gitserver.errors import AddonFailed, AddonNotFound, UsageError
 from gitserver.output import Output
 from gitserver.platform import Platform, current_user
 from gitserver.store import Addon, Release
+
+if TYPE_CHECKING:
+    from gitserver.postgres import ManagedCluster
 
 POSTGRES = "heroku-postgresql"
 # Providers as the addons table records them.
@@ -115,7 +119,7 @@ def postgres_provider(platform: Platform) -> str:
     """The first provider of the chain that this host and these settings allow."""
     if platform.settings.postgres_admin_url:
         return EXTERNAL
-    if platform.settings.postgres.lower() != "off" and postgres.cluster_available():
+    if platform.settings.postgres.lower() != "off" and _postgres().cluster_available():
         return MANAGED
     return SQLITE
 
@@ -126,7 +130,7 @@ def destroy(platform: Platform, app: str, name: str) -> Release:
     config = platform.store.config(app)
     if addon.provider in (EXTERNAL, MANAGED):
         url, where = _admin(platform, addon.provider)
-        postgres.drop_database(url, _db_name(addon), where)
+        _postgres().drop_database(url, _db_name(addon), where)
     else:
         sqlite_path(platform, addon).unlink(missing_ok=True)
     unset = [k for k in _config_vars(addon, config) if k in config]
@@ -143,7 +147,7 @@ def destroy_all(platform: Platform, app: str) -> list[str]:
         try:
             if addon.provider in (EXTERNAL, MANAGED):
                 url, where = _admin(platform, addon.provider)
-                postgres.drop_database(url, _db_name(addon), where)
+                _postgres().drop_database(url, _db_name(addon), where)
         except AddonFailed as exc:
             problems.append(f"{addon.name}: {exc.message}")
     return problems
@@ -158,7 +162,7 @@ def reset(platform: Platform, app: str, name: str | None) -> Addon:
         path.touch()
     else:
         url, where = _admin(platform, addon.provider)
-        postgres.reset_database(url, _db_name(addon), where)
+        _postgres().reset_database(url, _db_name(addon), where)
     return addon
 
 
@@ -214,8 +218,8 @@ def stop_managed(platform: Platform) -> bool:
     return managed_cluster(platform).stop()
 
 
-def managed_cluster(platform: Platform) -> postgres.ManagedCluster:
-    return postgres.ManagedCluster(platform.data.root / "postgres")
+def managed_cluster(platform: Platform) -> ManagedCluster:
+    return _postgres().ManagedCluster(platform.data.root / "postgres")
 
 
 def announce(out: Output, provisioned: list[Provisioned], *, legacy: bool) -> None:
@@ -250,14 +254,14 @@ def _provision_postgres(
     name = f"postgresql-{secrets.token_hex(4)}"
     addon = Addon(app, name, service, plan, provider, color_var, time.time())
     url, where = _admin(platform, provider)
-    database = postgres.create_database(url, _db_name(addon), where)
+    database = _postgres().create_database(url, _db_name(addon), where)
     values = {color_var: database.url}
     if "DATABASE_URL" not in config:
         values["DATABASE_URL"] = database.url
     try:
         release = platform.store.attach_addon(addon, values, user=current_user())
     except BaseException:
-        postgres.drop_database(url, _db_name(addon), where)
+        _postgres().drop_database(url, _db_name(addon), where)
         raise
     return Provisioned(addon, release, None)
 
@@ -317,3 +321,11 @@ def _postgres_addon(platform: Platform, app: str, name: str | None) -> Addon:
         if "DATABASE_URL" in _config_vars(addon, config):
             return addon
     return addons[0]
+
+
+def _postgres() -> ModuleType:
+    """gitserver.postgres, imported on first use: psycopg takes ~120 ms to import, and a
+    push of an app without a Postgres add-on never needs it."""
+    from gitserver import postgres
+
+    return postgres

@@ -1,0 +1,154 @@
+"""Benchmark `warm_redeploy`: a code-only change pushed to an app whose 5 dependencies are cached.
+
+The sample app (bench/pythonapp.py) is pushed once to a cedarbox server (a cold build, not
+counted), then one code-only commit is pushed and not counted (the warm-up), then each run
+commits another code-only change and pushes it: the build restores the cache, pip finds
+every requirement satisfied, the slug is exported and a release made. Measured: the wall
+time of that `git push`.
+
+The baseline is the same deploy done by hand: the same commit pushed to a plain
+`git http-backend` (no hooks) plus `pip install -r requirements.txt` in a virtual
+environment that already has the requirements (a no-op install), from the same interpreter.
+Each run does both, in alternating order, after `sync`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from bench import Benchmark, Context, ForeignCpu, Result, Row, Target, cedarbox_server, median
+from bench.pythonapp import (
+    REQUIREMENTS,
+    busy_warnings,
+    change_code,
+    client_env,
+    make_app,
+    missing_wheels,
+    newest_report,
+    phase_seconds,
+    phase_summary,
+    plain_repo,
+    plain_server,
+    timed,
+    timed_push,
+)
+
+TARGET_SECONDS = 1.0
+TARGET_RATIO = 2.0
+
+
+@dataclass
+class Run:
+    number: int
+    push_s: float  # cedarbox: the whole `git push`
+    plain_push_s: float
+    pip_noop_s: float
+    phases: dict[str, float]
+    foreign_share: float
+
+    @property
+    def by_hand_s(self) -> float:
+        return self.plain_push_s + self.pip_noop_s
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "run": self.number,
+            "push_s": round(self.push_s, 3),
+            "plain_push_s": round(self.plain_push_s, 3),
+            "pip_noop_s": round(self.pip_noop_s, 3),
+            "phases": self.phases,
+            "foreign_cpu_share": round(self.foreign_share, 3),
+        }
+
+
+def run(ctx: Context) -> Result:
+    missing = missing_wheels()
+    if missing:
+        return Result(rows=[], warnings=[missing])
+    env = client_env(ctx.workdir / "home")
+    logs = ctx.workdir / "logs"
+    logs.mkdir()
+    data = ctx.workdir / "data"
+    plain_root = ctx.workdir / "plain"
+    runs: list[Run] = []
+    with (
+        cedarbox_server(ctx, data, env, logs) as cedarbox,
+        plain_server(ctx.python, plain_root, logs, env) as plain,
+    ):
+        app = "warm-redeploy"
+        repo = make_app(ctx.workdir / app, env, "v0")
+        cedarbox_url = f"{cedarbox.url}/{app}.git"
+        plain_url = plain_repo(plain, plain_root, app, env)
+        ctx.log("cold build (not counted) …")
+        timed_push(repo, cedarbox_url, env)
+        timed_push(repo, plain_url, env)
+        interpreter = str(newest_report(data, app)["python"]["interpreter"])  # type: ignore[index]
+        venv = ctx.workdir / "venv"
+        timed([interpreter, "-m", "venv", str(venv)], env, ctx.workdir)
+        pip_noop = [str(venv / "bin" / "pip"), "install", "-q", "-r", "requirements.txt"]
+        timed(pip_noop, env, repo)  # installs: the runs' installs are then no-ops
+
+        pids = (cedarbox.pid, plain.pid)
+        for number in range(0, ctx.runs + 1):  # run 0 is the warm-up
+            change_code(repo, env, f"v{number + 1}")
+            os.sync()
+            with ForeignCpu(*pids) as foreign:
+                if number % 2:
+                    plain_s = timed_push(repo, plain_url, env)
+                    noop_s = timed(pip_noop, env, repo)
+                    push_s = timed_push(repo, cedarbox_url, env)
+                else:
+                    push_s = timed_push(repo, cedarbox_url, env)
+                    plain_s = timed_push(repo, plain_url, env)
+                    noop_s = timed(pip_noop, env, repo)
+            report = newest_report(data, app)
+            if report.get("outcome") != "succeeded":
+                raise RuntimeError(f"build of run {number} did not succeed: {report}")
+            if number == 0:
+                continue
+            measured = Run(number, push_s, plain_s, noop_s, phase_seconds(report), foreign.share)
+            runs.append(measured)
+            ctx.log(
+                f"run {number}: git push {push_s:.3f} s; by hand {measured.by_hand_s:.3f} s "
+                f"(push {plain_s:.3f} + pip {noop_s:.3f})"
+            )
+    return _result(runs)
+
+
+def _result(runs: list[Run]) -> Result:
+    push = median([r.push_s for r in runs])
+    by_hand = median([r.by_hand_s for r in runs])
+    rows = [
+        Row("git push wall time", push, "s", target=Target(TARGET_SECONDS, "absolute")),
+        Row(
+            "git push vs plain push + pip no-op by hand",
+            push,
+            "s",
+            baseline=by_hand,
+            target=Target(TARGET_RATIO, "ratio"),
+        ),
+        Row("by hand: plain git push", median([r.plain_push_s for r in runs]), "s"),
+        Row("by hand: pip install -r (no-op)", median([r.pip_noop_s for r in runs]), "s"),
+    ]
+    phases = phase_summary([r.phases for r in runs])
+    notes = [
+        f"app: {len(REQUIREMENTS.split())} cached dependencies (real wheels), .python-version "
+        "3.12, no web process type; each run pushes one code-only commit",
+        f"cedarbox build phases (medians, the build report's clock): {phases}",
+        "the rest of the push: git's pack exchange, the hook starting, the release and the "
+        "report being recorded",
+    ]
+    return Result(
+        rows=rows,
+        notes=notes,
+        warnings=busy_warnings([r.foreign_share for r in runs]),
+        details={"runs": len(runs), "measured": [r.to_json() for r in runs]},
+    )
+
+
+BENCHMARK = Benchmark(
+    "warm_redeploy",
+    "code-only change of an app with 5 cached dependencies: the whole git push",
+    run,
+)
