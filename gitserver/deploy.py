@@ -8,6 +8,7 @@ PushRefused; returns the new release once the running server has started it (or 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -16,13 +17,13 @@ import time
 import uuid
 from pathlib import Path
 
-from gitserver import repos
+from gitserver import repos, trash
 from gitserver.addons import announce, provision_requested
 from gitserver.build.context import BuildRequest
 from gitserver.build.pipeline import BuildResult, run_build
 from gitserver.errors import AddonFailed, BuildFailed, CedarboxError, ReleaseFailed
 from gitserver.locks import AppLock
-from gitserver.output import Output
+from gitserver.output import Output, printable
 from gitserver.platform import Platform, current_user
 from gitserver.receive.refs import RefUpdate
 from gitserver.runner import releasedirs
@@ -30,6 +31,10 @@ from gitserver.runner.logs import AppLog
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
 from gitserver.runner.verify import verify_deploy
 from gitserver.store import App, Release
+
+# A build's scratch directory is DATA/work/<app>.build-XXXX: app names have no dots, so the
+# prefix names exactly one app.
+_SCRATCH_SUFFIX = ".build-"
 
 
 def deploy(
@@ -40,6 +45,7 @@ def deploy(
     holder = {"build_id": build_id, "source_version": update.new}
     log = AppLog(platform.data.log(app.name))
     with AppLock(platform.data.lock(app.name), app.name).acquire(holder):
+        _end_interrupted_builds(platform, app.name)
         previous = platform.store.last_successful_build(app.name)
         platform.store.start_build(build_id, app.name, update.new, app.stack)
         log.api(f"Build started by user {current_user()}")
@@ -53,6 +59,9 @@ def deploy(
                 release = _record(platform, request, result, out)
         except (BuildFailed, ReleaseFailed, AddonFailed):
             raise
+        except CedarboxError as exc:  # refused before the pipeline ran (an unexportable tree)
+            platform.store.finish_build(build_id, failure_code=exc.code)
+            raise
         except BaseException:
             # Never leave a build "pending": a crash or bug still ends it, with a code.
             platform.store.finish_build(build_id, failure_code="INTERNAL_ERROR")
@@ -64,11 +73,25 @@ def deploy(
     return release
 
 
+def _end_interrupted_builds(platform: Platform, app: str) -> None:
+    """Builds whose hook was killed: mark them ended, delete their slugs and scratch space.
+
+    Runs with the app's lock held, so no scratch directory of this app is in use.
+    """
+    slugs = platform.data.slugs(app)
+    for build_id in platform.store.end_interrupted_builds(app):
+        (slugs / f"{build_id}.tar.gz").unlink(missing_ok=True)
+        (slugs / f"{build_id}.tar.gz.partial").unlink(missing_ok=True)
+    for scratch in platform.data.work().glob(f"{app}{_SCRATCH_SUFFIX}*"):
+        trash.discard(scratch)
+
+
 def _build(
     platform: Platform, app: App, build_id: str, sha: str, sticky: str | None, out: Output
 ) -> tuple[BuildRequest, BuildResult]:
     """Export the pushed tree and the config vars into scratch space, then run the pipeline."""
-    with tempfile.TemporaryDirectory(prefix=f"{app.name}-", dir=platform.data.work()) as tmp:
+    prefix = f"{app.name}{_SCRATCH_SUFFIX}"
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=platform.data.work()) as tmp:
         work = Path(tmp)
         export_commit(Path.cwd(), sha, work / "source")
         request = BuildRequest(
@@ -82,6 +105,7 @@ def _build(
             settings=platform.settings,
             build_id=build_id,
             sticky_runtime=sticky,
+            submodules=submodule_paths(Path.cwd(), sha),
         )
         return request, run_build(request, out)
 
@@ -191,8 +215,13 @@ def export_commit(git_dir: Path, sha: str, dest: Path) -> None:
         stderr=subprocess.PIPE,
     )
     assert archive.stdout is not None
-    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-        tar.extractall(dest, filter="tar")
+    try:
+        with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+            tar.extractall(dest, filter="tar")
+    except (tarfile.TarError, OSError) as exc:
+        archive.kill()
+        archive.communicate()
+        raise _unexportable(exc, dest) from None
     _, err = archive.communicate()
     if archive.returncode != 0:
         raise CedarboxError(
@@ -200,6 +229,36 @@ def export_commit(git_dir: Path, sha: str, dest: Path) -> None:
             hint=err.decode(errors="replace").strip(),
             code="SOURCE_UNREADABLE",
         )
+
+
+def _unexportable(exc: tarfile.TarError | OSError, dest: Path) -> CedarboxError:
+    """A tree entry this host can't create (a name over 255 bytes, a path leaving the tree)."""
+    if isinstance(exc, tarfile.FilterError) and exc.tarinfo is not None:
+        name, why = exc.tarinfo.name, "it would be unpacked outside the app"
+    elif isinstance(exc, OSError) and exc.filename:
+        name, why = os.path.relpath(exc.filename, dest), exc.strerror or str(exc)
+    else:
+        name, why = "?", str(exc)
+    return CedarboxError(
+        f"Could not unpack the pushed tree: {printable(name, 100)}: {why}.",
+        hint="Rename or remove that path in your repository, commit and push again.",
+        code="SOURCE_UNPACK_FAILED",
+    )
+
+
+def submodule_paths(git_dir: Path, sha: str) -> tuple[str, ...]:
+    """The tree's git submodules (gitlinks): `git archive` exports them as empty directories."""
+    listing = subprocess.run(
+        ["git", "--git-dir", str(git_dir), "ls-tree", "-r", "-z", "--full-tree", sha],
+        capture_output=True,
+        check=False,
+    )
+    paths = []
+    for entry in listing.stdout.split(b"\0"):
+        info, _, path = entry.partition(b"\t")
+        if info.startswith(b"160000 "):
+            paths.append(os.fsdecode(path))
+    return tuple(paths)
 
 
 def write_env_dir(path: Path, config: dict[str, str]) -> Path:

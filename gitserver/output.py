@@ -18,6 +18,19 @@ BANG = " !     "
 
 _COLOURS = {"error": "\x1b[1;31m", "warning": "\x1b[1;33m", "notice": "\x1b[1;34m"}
 _RESET = "\x1b[0m"
+REPLACEMENT = "\ufffd"
+
+
+def printable(text: str, limit: int | None = None) -> str:
+    """Text from the pushed tree (a file's line, a file name, a link target), safe to print.
+
+    Control characters (newlines, escape sequences, NUL), invisible format characters (a BOM)
+    and undecodable bytes become U+FFFD, as Heroku's buildpack shows them, so the text stays
+    on one line and can't drive the pusher's terminal. `limit` cuts it first, marking the cut.
+    """
+    if limit is not None and len(text) > limit:
+        return printable(text[: max(limit - 3, 0)]) + "..."
+    return "".join(ch if ch.isprintable() or ch == "\t" else REPLACEMENT for ch in text)
 
 
 class Output:

@@ -285,6 +285,34 @@ class Store:
                 (status, time.time(), failure_code, release_version, python_runtime, build_id),
             )
 
+    def end_interrupted_builds(self, app: str) -> list[str]:
+        """End the app's builds left "pending" by a process that died; return their ids.
+
+        Call with the app's lock held: only the holder of the lock can have a running build,
+        so any other pending build belongs to a killed hook. A build killed after its release
+        was created counts as succeeded (the release stands); any other as BUILD_INTERRUPTED.
+        """
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT b.id, r.version FROM builds b LEFT JOIN releases r"
+                " ON r.app = b.app AND r.build_id = b.id"
+                " WHERE b.app = ? AND b.status = 'pending'",
+                (app,),
+            ).fetchall()
+            for build_id, version in rows:
+                db.execute(
+                    "UPDATE builds SET status = ?, finished_at = ?, failure_code = ?,"
+                    " release_version = ? WHERE id = ?",
+                    (
+                        "succeeded" if version else "failed",
+                        time.time(),
+                        None if version else "BUILD_INTERRUPTED",
+                        version,
+                        build_id,
+                    ),
+                )
+        return [build_id for build_id, version in rows if not version]
+
     def list_builds(self, app: str) -> list[Build]:
         rows = self._db.execute(
             "SELECT * FROM builds WHERE app = ? ORDER BY started_at DESC", (app,)

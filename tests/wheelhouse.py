@@ -73,10 +73,7 @@ def build_wheel(
     metadata.extend(f"Requires-Dist: {req}" for req in requires)
     files[f"{dist_info}/METADATA"] = ("\n".join(metadata) + "\n\n").encode()
     files[f"{dist_info}/WHEEL"] = (
-        "Wheel-Version: 1.0\n"
-        "Generator: cedarbox-tests\n"
-        "Root-Is-Purelib: true\n"
-        f"Tag: {tag}\n\n"
+        f"Wheel-Version: 1.0\nGenerator: cedarbox-tests\nRoot-Is-Purelib: true\nTag: {tag}\n\n"
     ).encode()
     if console_scripts:
         lines = ["[console_scripts]"]

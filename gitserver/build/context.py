@@ -30,6 +30,8 @@ class BuildRequest:
     build_id: str = ""
     # The runtime of the app's last successful build ("python-3.12.14"): sticky default.
     sticky_runtime: str | None = None
+    # Paths of the pushed tree's git submodules: empty directories in build_dir (never fetched).
+    submodules: tuple[str, ...] = ()
 
 
 @dataclass

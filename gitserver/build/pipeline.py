@@ -23,9 +23,10 @@ from gitserver.build.phases.detect import detect, print_no_detect
 from gitserver.build.profiles import StackProfile, load_profile
 from gitserver.build.python.buildpack import PythonBuildpack
 from gitserver.build.report import BuildReport
-from gitserver.output import Output
+from gitserver.output import Output, printable
 
 BUILDPACKS: tuple[Buildpack, ...] = (PythonBuildpack(),)
+MAX_SHOWN_SUBMODULES = 10
 
 
 @dataclass
@@ -114,9 +115,36 @@ def run_build(request: BuildRequest, out: Output) -> BuildResult:
 def _introduce(ctx: BuildContext) -> None:
     if not ctx.profile.legacy:
         ctx.out.line("Building source:")
-        ctx.out.line()
+        if ctx.request.submodules:
+            _warn_submodules(ctx)  # its block brings the blank line
+        else:
+            ctx.out.line()
         ctx.out.step(f"Building on the {ctx.profile.display_name} stack")
         ctx.out.step("Determining which buildpack to use for this app")
+    elif ctx.request.submodules:
+        _warn_submodules(ctx)
+
+
+def _warn_submodules(ctx: BuildContext) -> None:
+    """The platform's warning that git submodules are empty directories in this build."""
+    paths = ctx.request.submodules
+    shown = [f"  {printable(path, 100)}" for path in paths[:MAX_SHOWN_SUBMODULES]]
+    if len(paths) > MAX_SHOWN_SUBMODULES:
+        shown.append(f"  ... and {len(paths) - MAX_SHOWN_SUBMODULES} more")
+    summary = "Git submodules are not included in the build."
+    body = [
+        "Your app's Git tree has submodules, which cedarbox never fetches. These",
+        "directories are empty in the build and in the slug:",
+        *shown,
+        "",
+        "If your app needs that code, commit the files themselves instead of a",
+        "submodule, or install the code as a package from requirements.txt.",
+    ]
+    if ctx.profile.legacy:
+        ctx.out.bang("\n".join([summary, *(line for line in body if line)]))
+    else:
+        ctx.out.warning(summary, body)
+    ctx.report.warn(summary)
 
 
 def _print_failure(ctx: BuildContext, exc: BuildError, phase: str) -> None:

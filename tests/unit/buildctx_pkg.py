@@ -175,8 +175,19 @@ def _create_env(interpreter: HostInterpreter, env_dir: Path) -> None:
     if interpreter.version.startswith("2."):
         # Python 2.7 has no venv module: virtualenv<20.22 (a cedarbox dependency) makes one.
         subprocess.run(
-            [sys.executable, "-m", "virtualenv", "-q", "--no-pip", "--no-setuptools",
-             "--no-wheel", "--no-periodic-update", "-p", str(interpreter.path), str(env_dir)],
+            [
+                sys.executable,
+                "-m",
+                "virtualenv",
+                "-q",
+                "--no-pip",
+                "--no-setuptools",
+                "--no-wheel",
+                "--no-periodic-update",
+                "-p",
+                str(interpreter.path),
+                str(env_dir),
+            ],
             check=True,
             capture_output=True,
         )

@@ -1,4 +1,4 @@
-"""Package-manager checks: exactly one supported file (heroku-24), requirements.txt (cedar-14)."""
+"""Package-manager checks (one supported file; cedar-14: requirements.txt) and build paths."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from gitserver.build.errors import BuildError
-from gitserver.build.python.checks import check_package_manager
+from gitserver.build.python.checks import check_build_paths, check_package_manager
 from tests.unit.buildctx_pkg import make_ctx
 
 
@@ -136,3 +136,64 @@ def test_requirements_symlink_inside_the_app_and_dangling_links_are_refused(
     with pytest.raises(BuildError) as info:
         check_package_manager(ctx2)
     assert info.value.code == "REQUIREMENTS_NOT_A_FILE"
+
+
+@pytest.mark.parametrize("rel", [".profile.d", ".profile.d/python.sh", ".heroku", ".heroku/src"])
+def test_a_symlink_where_the_build_writes_is_refused(tmp_path: Path, rel: str) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "victim").write_text("untouched\n")
+    ctx = make_ctx(tmp_path / "app", files={"requirements.txt": ""})
+    link = ctx.build_dir / rel
+    link.parent.mkdir(parents=True, exist_ok=True)
+    link.symlink_to(outside / "victim" if rel.endswith(".sh") else outside)
+    with pytest.raises(BuildError) as info:
+        check_build_paths(ctx)
+    err = info.value
+    assert (err.code, err.summary) == (
+        "BUILD_PATH_CONFLICT",
+        f"The {rel} path in your app is a symbolic link.",
+    )
+    assert err.body[0].startswith(f"'{rel}' is a symbolic link to '{outside}")
+    assert (
+        err.body[-2]
+        == f"Remove '{rel}' from your Git repository (git rm -r {rel}), commit and push"
+    )
+    assert err.legacy_lines and err.legacy_lines[-1].startswith("Remove it from your repository")
+    assert (outside / "victim").read_text() == "untouched\n"
+
+
+@pytest.mark.parametrize(
+    ("rel", "summary"),
+    [
+        (".heroku", "The .heroku path in your app is not a directory."),
+        (".profile.d", "The .profile.d path in your app is not a directory."),
+    ],
+)
+def test_a_file_where_the_build_needs_a_directory_is_refused(
+    tmp_path: Path, rel: str, summary: str
+) -> None:
+    ctx = make_ctx(tmp_path, files={"requirements.txt": "", rel: "oops"})
+    with pytest.raises(BuildError) as info:
+        check_build_paths(ctx)
+    assert (info.value.code, info.value.summary) == ("BUILD_PATH_CONFLICT", summary)
+
+
+def test_the_apps_own_profile_scripts_and_links_elsewhere_are_fine(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, files={"requirements.txt": "", ".profile.d/mine.sh": "export A=1\n"})
+    (ctx.build_dir / ".profile.d" / "theirs.sh").symlink_to("mine.sh")
+    (ctx.build_dir / "etc").symlink_to("/etc")
+    check_build_paths(ctx)
+
+
+def test_names_in_messages_are_printable(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, files={"app.py": ""})
+    (ctx.build_dir / "evil\x1b[2J\nname").write_text("")
+    with pytest.raises(BuildError) as info:
+        check_package_manager(ctx)
+    assert "evil\ufffd[2J\ufffdname" in info.value.body
+    link = make_ctx(tmp_path / "link")
+    (link.build_dir / "requirements.txt").symlink_to("/etc/\x1b[31mpasswd")
+    with pytest.raises(BuildError) as info:
+        check_package_manager(link)
+    assert "'/etc/\ufffd[31mpasswd'" in info.value.body[0]

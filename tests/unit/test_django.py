@@ -45,10 +45,17 @@ if mode == "fail" or (mode == "fail-real" and "--dry-run" not in args):
 """
 
 
-def django_app(tmp_path: Path, stack: str = "heroku-24", *, manage: str = "manage.py",
-               fake_django: bool = True, config: dict[str, str] | None = None) -> BuildContext:
-    ctx = make_ctx(tmp_path, stack, files={"requirements.txt": "", manage: FAKE_MANAGE},
-                   config=config)
+def django_app(
+    tmp_path: Path,
+    stack: str = "heroku-24",
+    *,
+    manage: str = "manage.py",
+    fake_django: bool = True,
+    config: dict[str, str] | None = None,
+) -> BuildContext:
+    ctx = make_ctx(
+        tmp_path, stack, files={"requirements.txt": "", manage: FAKE_MANAGE}, config=config
+    )
     env_dir = make_env(ctx, current_interpreter())
     if fake_django:
         site = packages.site_packages(env_dir)

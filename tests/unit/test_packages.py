@@ -92,7 +92,11 @@ def test_requirement_names() -> None:
         ]
     )
     assert packages.requirement_names(text_) == [
-        "django", "beta-pkg", "some-thing", "from-url", "requests"
+        "django",
+        "beta-pkg",
+        "some-thing",
+        "from-url",
+        "requests",
     ]
 
 
@@ -155,7 +159,9 @@ def test_plan_without_tool_wheels_uses_the_bundled_pip(tmp_path: Path) -> None:
     interpreter = current_interpreter()
     bundled = subprocess.run(
         [str(interpreter.path), "-c", "import ensurepip; print(ensurepip.version())"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     plan = packages.plan_tools(ctx, chosen(interpreter))
     assert plan.bundled and plan.pip_version == bundled
@@ -289,7 +295,9 @@ def test_cedar_14_pip_7_on_python_2_7(tmp_path: Path, wheelhouse: Path) -> None:
     assert PY27 is not None
     python = chosen(PY27, "2.7.9")
     ctx = make_ctx(
-        tmp_path, "cedar-14", wheelhouse=wheelhouse,
+        tmp_path,
+        "cedar-14",
+        wheelhouse=wheelhouse,
         files={"requirements.txt": "hello-world==1.0\nalpha\nbeta_pkg\n"},
     )
     env_dir = make_env(ctx, PY27)

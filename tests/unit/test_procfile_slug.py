@@ -44,7 +44,43 @@ def test_parse_procfile_limits_a_huge_file() -> None:
     text = "".join(f"p{i}: run {i}\n" for i in range(10_000))
     with pytest.raises(BuildError) as info:
         parse_procfile(text)
-    assert "more than 100 process types" in "\n".join(info.value.body)
+    assert info.value.code == "INVALID_PROCFILE"
+    assert info.value.body[0] == (
+        "The Procfile declares 10000 process types, but cedarbox accepts at most 100."
+    )
+    at_the_limit = "".join(f"p{i}: run {i}\n" for i in range(100))
+    assert parse_procfile(at_the_limit) == {f"p{i}": f"run {i}" for i in range(100)}
+
+
+def test_parse_procfile_shows_the_first_bad_lines_and_counts_the_rest() -> None:
+    text = "web: ok\n" + "".join(f"p{i} run {i}\n" for i in range(10_000))
+    with pytest.raises(BuildError) as info:
+        parse_procfile(text)
+    assert info.value.body == [
+        "10000 lines of the Procfile could not be parsed; the first 5:",
+        *[
+            line
+            for i in range(5)
+            for line in (f"Line {i + 2}: expected `<process type>: <command>`.", f"  p{i} run {i}")
+        ],
+        "... and 9995 more.",
+        "",
+        "Each line must name a process type (letters, digits, '_' or '-'), a colon,",
+        "and the command to run, for example:",
+        "  web: gunicorn app:app",
+    ]
+
+
+def test_parse_procfile_shows_bad_lines_printably() -> None:
+    with pytest.raises(BuildError) as info:
+        parse_procfile("web: ok\n\x1b[2Jbad\x07 line\nworker " + "x" * 500 + "\n")
+    body = info.value.body
+    assert body[:3] == [
+        "2 lines of the Procfile could not be parsed:",
+        "Line 2: expected `<process type>: <command>`.",
+        "  \ufffd[2Jbad\ufffd line",
+    ]
+    assert body[4] == "  worker " + "x" * 110 + "..."
 
 
 def test_slugignore_patterns() -> None:

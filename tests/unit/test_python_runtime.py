@@ -56,15 +56,23 @@ def env_version(build_dir: Path) -> str:
 
 def wheel(tmp_path: Path) -> Path:
     return build_wheel(
-        tmp_path / "wheels", "hello-cb", "1.0", modules={"hello_cb.py": PRINT_PREFIX},
+        tmp_path / "wheels",
+        "hello-cb",
+        "1.0",
+        modules={"hello_cb.py": PRINT_PREFIX},
         console_scripts={"hello-cb": "hello_cb:main"},
     )
 
 
 def pip_install(env_dir: Path, whl: Path, *, python2: bool = False) -> None:
     """Install `whl` with a real pip running as the environment's own interpreter."""
-    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_NO_INDEX": "1",
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONWARNINGS": "ignore"}
+    env = {
+        **os.environ,
+        "PIP_CONFIG_FILE": os.devnull,
+        "PIP_NO_INDEX": "1",
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PYTHONWARNINGS": "ignore",
+    }
     if python2:
         # virtualenv<20.22 bundles pip 20.3.4, the last pip for Python 2.7 (not imported:
         # importing virtualenv here only adds deprecation warnings).
@@ -74,8 +82,16 @@ def pip_install(env_dir: Path, whl: Path, *, python2: bool = False) -> None:
         pip = next(embed.glob("pip-20.*-py2.py3-none-any.whl"))
         argv = [str(env_dir / "bin" / "python"), f"{pip}/pip", "install", "--no-deps", str(whl)]
     else:
-        argv = [sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"),
-                "install", "--no-deps", str(whl)]
+        argv = [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(env_dir / "bin" / "python"),
+            "install",
+            "--no-deps",
+            str(whl),
+        ]
     subprocess.run(argv, check=True, capture_output=True, env=env, timeout=120)
 
 
@@ -256,7 +272,8 @@ def test_relocates_every_shebang_form(tmp_path: Path) -> None:
     changed = make_relocatable(env_dir)
     assert sorted(p.name for p in changed) == ["args", "cookie", "long", "old-build", "plain"]
     assert (bin_dir / "cookie").read_text().splitlines()[:2] == [
-        "#!/bin/sh", "# -*- coding: utf-8 -*-"
+        "#!/bin/sh",
+        "# -*- coding: utf-8 -*-",
     ]
     assert '/python" -E "$0" "$@"' in (bin_dir / "args").read_text()
     assert (bin_dir / "env").read_text() == scripts["env"]
@@ -314,11 +331,12 @@ def test_profile_script_runs_the_slug_python(tmp_path: Path) -> None:
     env = {"HOME": str(slug), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(["sh", "-c", check], capture_output=True, text=True, env=env, timeout=30)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == [
-        str(slug / ENV_SUBDIR), f"true en_US.UTF-8 2 {slug} -"
-    ]
+    assert out.stdout.splitlines() == [str(slug / ENV_SUBDIR), f"true en_US.UTF-8 2 {slug} -"]
     out = subprocess.run(
-        ["sh", "-c", check], capture_output=True, text=True, timeout=30,
+        ["sh", "-c", check],
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**env, "LANG": "C.UTF-8", "WEB_CONCURRENCY": "5"},
     )
     assert out.stdout.splitlines()[1] == f"true C.UTF-8 5 {slug} -"

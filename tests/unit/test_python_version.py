@@ -26,6 +26,7 @@ from gitserver.build.python.version import (
     request_python_version,
     request_runtime,
     resolve_python_version,
+    runtime_not_available,
     sticky_major,
     version_line,
 )
@@ -75,8 +76,13 @@ def host_has(version: str) -> runtimes.HostInterpreter | None:
 
 @pytest.mark.parametrize(
     ("text", "version"),
-    [("python-3.12", "3.12"), ("python-3.12.1", "3.12.1"), ("  python-3.13.0 \n\n", "3.13.0"),
-     ("python-2.7.18\n", "2.7.18"), ("python-3.99", "3.99")],
+    [
+        ("python-3.12", "3.12"),
+        ("python-3.12.1", "3.12.1"),
+        ("  python-3.13.0 \n\n", "3.13.0"),
+        ("python-2.7.18\n", "2.7.18"),
+        ("python-3.99", "3.99"),
+    ],
 )
 def test_runtime_txt_valid(text: str, version: str) -> None:
     assert parse_runtime_txt(text, "3.14") == version
@@ -84,8 +90,17 @@ def test_runtime_txt_valid(text: str, version: str) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["3.12", "python 3.12", "python-3", "pypy-1.9", "python-3.12.x", "python-3.012",
-     "python-3.12 # comment", "python-3.12\npython-3.13", ""],
+    [
+        "3.12",
+        "python 3.12",
+        "python-3",
+        "pypy-1.9",
+        "python-3.12.x",
+        "python-3.012",
+        "python-3.12 # comment",
+        "python-3.12\npython-3.13",
+        "",
+    ],
 )
 def test_runtime_txt_invalid(text: str) -> None:
     exc = failure(parse_runtime_txt, text, "3.14")
@@ -97,8 +112,13 @@ def test_runtime_txt_invalid(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "version"),
-    [("3.12", "3.12"), ("3.12.1\n", "3.12.1"), ("# pinned\n\n  3.13  \n# end\n", "3.13"),
-     ("\t3.10.0\t\n", "3.10.0"), ("    # indented comment\n3.11\n", "3.11")],
+    [
+        ("3.12", "3.12"),
+        ("3.12.1\n", "3.12.1"),
+        ("# pinned\n\n  3.13  \n# end\n", "3.13"),
+        ("\t3.10.0\t\n", "3.10.0"),
+        ("    # indented comment\n3.11\n", "3.11"),
+    ],
 )
 def test_python_version_file_valid(text: str, version: str) -> None:
     assert parse_python_version_file(text, "3.14") == version
@@ -130,8 +150,13 @@ def test_python_version_file_with_several_versions() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [codecs.BOM_UTF8 + b"3.12\n", "3.12\n".encode("utf-16"), "3.12\n".encode("utf-16-le"),
-     codecs.BOM_UTF16_BE + "3.12".encode("utf-16-be"), b"3.12\xff\n"],
+    [
+        codecs.BOM_UTF8 + b"3.12\n",
+        "3.12\n".encode("utf-16"),
+        "3.12\n".encode("utf-16-le"),
+        codecs.BOM_UTF16_BE + "3.12".encode("utf-16-be"),
+        b"3.12\xff\n",
+    ],
 )
 @pytest.mark.parametrize("name", [".python-version", "runtime.txt"])
 def test_unreadable_version_files(name: str, data: bytes) -> None:
@@ -144,6 +169,86 @@ def test_unreadable_version_files(name: str, data: bytes) -> None:
 def test_unreadable_file_is_reported_by_the_request(tmp_path: Path) -> None:
     exc = failure(request, tmp_path, {".python-version": "3.12\n".encode("utf-16")})
     assert exc.summary == "Unable to read .python-version."
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (codecs.BOM_UTF8 + b"3.12\n", "it starts with a UTF-8 byte order mark (BOM)."),
+        ("3.12\n".encode("utf-16"), "it starts with a UTF-16 byte order mark: it was saved as"),
+        (b"\x7fELF\x02\x01\x00\x00garbage", "it contains NUL bytes: it is binary data, or text"),
+        (b"3.12\xff\n", "it isn't valid UTF-8 text."),
+    ],
+)
+def test_unreadable_version_files_say_what_is_wrong(data: bytes, problem: str) -> None:
+    exc = failure(decode_version_file, ".python-version", data)
+    assert problem in exc.body[0]
+    assert exc.body[-3:] == [
+        "For example, from a POSIX shell:",
+        "  printf '3.14\\n' > .python-version",
+        "Then commit the change and push again.",
+    ]
+
+
+def test_crlf_line_endings_are_accepted(tmp_path: Path) -> None:
+    assert request(tmp_path / "a", {".python-version": b"# pin\r\n3.12\r\n"}).version == "3.12"
+    assert request(tmp_path / "b", {"runtime.txt": b"python-3.12.1\r\n"}).version == "3.12.1"
+
+
+def test_a_version_file_symlink_is_never_read(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    for name in (".python-version", "runtime.txt"):
+        app = write(tmp_path / name, {"requirements.txt": ""})
+        (app / name).symlink_to(secret)
+        exc = failure(request_python_version, app, None, H24)
+        assert (exc.code, exc.summary) == ("PYTHON_VERSION_UNREADABLE", f"Unable to read {name}.")
+        assert exc.body[0].startswith(f"Your {name} file is a symbolic link (to '{secret}').")
+        assert not any("root:" in line for line in exc.body)
+    dangling = write(tmp_path / "dangling", {})
+    (dangling / ".python-version").symlink_to("nowhere")
+    assert failure(request_python_version, dangling, None, H24).code == "PYTHON_VERSION_UNREADABLE"
+
+
+def test_a_huge_version_file_is_refused_with_its_size(tmp_path: Path) -> None:
+    exc = failure(request, tmp_path, {".python-version": b"3.12\n" + b"#" * (10 * 1024 * 1024)})
+    assert exc.summary == "Unable to read .python-version."
+    assert exc.body[:3] == [
+        "Your .python-version file is 10,485,765 bytes long. A version file holds a single",
+        "line, such as 3.14, so this can't be one (the build reads at most",
+        "65,536 bytes of it). Was another file saved under this name?",
+    ]
+    at_the_limit = b"3.12\n" + b"#" * (64 * 1024 - 5)
+    assert request(tmp_path / "limit", {".python-version": at_the_limit}).version == "3.12"
+
+
+def test_bad_lines_are_shown_printably_and_cut() -> None:
+    exc = failure(parse_python_version_file, "\x1b[31m3.12\x07\n", "3.14")
+    assert "\ufffd[31m3.12\ufffd" in exc.body
+    exc = failure(parse_python_version_file, "3" * 500, "3.14")
+    assert "3" * 97 + "..." in exc.body
+    exc = failure(parse_runtime_txt, "python-3.12\x1b]0;pwned\x07\n", "3.14")
+    assert "python-3.12\ufffd]0;pwned\ufffd" in exc.body
+
+
+def test_cedar_runtime_txt_is_read_safely(tmp_path: Path) -> None:
+    for data in (codecs.BOM_UTF8 + b"python-2.7.9\n", b"\x00\x01", b"p" * (1024 * 1024)):
+        app = write(tmp_path / str(len(data)), {"runtime.txt": data})
+        exc = failure(request_runtime, app, None, C14)
+        assert exc.summary == "Unable to read runtime.txt."
+        assert exc.legacy_lines is not None
+        assert exc.legacy_lines[-2:] == [
+            "  printf 'python-2.7.9\\n' > runtime.txt",
+            "Then commit the change and push again.",
+        ]
+    crlf = write(tmp_path / "crlf", {"runtime.txt": b"python-3.4.2\r\n"})
+    assert request_runtime(crlf, None, C14).version == "python-3.4.2"
+    garbage = runtime_not_available("python-\x1b[2J" + "9" * 200, "cedar-14", "url")
+    assert garbage.legacy_lines is not None
+    assert garbage.legacy_lines[0] == (
+        f"Requested runtime (python-\ufffd[2J{'9' * 86}...) is not available for this stack"
+        " (cedar-14)."
+    )
 
 
 @pytest.mark.parametrize(
@@ -184,7 +289,9 @@ def test_pipfile_lock() -> None:
 def test_precedence(tmp_path: Path) -> None:
     lock = json.dumps({"_meta": {"requires": {"python_version": "3.11"}}})
     files: dict[str, str | bytes] = {
-        "runtime.txt": "python-3.10", ".python-version": "3.12", "Pipfile.lock": lock
+        "runtime.txt": "python-3.10",
+        ".python-version": "3.12",
+        "Pipfile.lock": lock,
     }
     assert request(tmp_path / "a", files, "python-3.13.0").source == "runtime.txt"
     del files["runtime.txt"]
@@ -205,8 +312,15 @@ def test_parse_errors_win_over_lower_precedence_sources(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("runtime", "major"),
-    [("python-3.12.14", "3.12"), ("python-3.9.18", "3.9"), ("pypy-1.9", None),
-     ("python-2.7.9", "2.7"), ("garbage", None), (None, None), ("python-3.12", None)],
+    [
+        ("python-3.12.14", "3.12"),
+        ("python-3.9.18", "3.9"),
+        ("pypy-1.9", None),
+        ("python-2.7.9", "2.7"),
+        ("garbage", None),
+        (None, None),
+        ("python-3.12", None),
+    ],
 )
 def test_sticky_major(runtime: str | None, major: str | None) -> None:
     assert sticky_major(runtime) == major
@@ -233,8 +347,13 @@ def test_version_lines() -> None:
 
 @pytest.mark.parametrize(
     ("major", "latest"),
-    [("3.10", "3.10.21"), ("3.11", "3.11.16"), ("3.12", "3.12.14"), ("3.13", "3.13.15"),
-     ("3.14", "3.14.7")],
+    [
+        ("3.10", "3.10.21"),
+        ("3.11", "3.11.16"),
+        ("3.12", "3.12.14"),
+        ("3.13", "3.13.15"),
+        ("3.14", "3.14.7"),
+    ],
 )
 def test_major_resolves_to_newest_patch(major: str, latest: str) -> None:
     assert resolve(major)[0] == latest
@@ -291,8 +410,16 @@ def test_sticky_errors_speak_of_the_cached_version() -> None:
 
 def test_cedar_catalog() -> None:
     assert catalog(C14) == [
-        "python-2.7.9", "python-3.4.2", "python-2.7.10", "python-3.4.3", "pypy-1.9",
-        "python-2.4.6", "python-2.5.5", "python-2.6.9", "python-3.1.5", "python-3.2.5",
+        "python-2.7.9",
+        "python-3.4.2",
+        "python-2.7.10",
+        "python-3.4.3",
+        "pypy-1.9",
+        "python-2.4.6",
+        "python-2.5.5",
+        "python-2.6.9",
+        "python-3.1.5",
+        "python-3.2.5",
         "python-3.3.3",
     ]
 
@@ -330,7 +457,12 @@ def test_choose_same_major_prints_the_honest_line(tmp_path: Path) -> None:
     ]
     py = ctx.report.python
     assert (py.requested, py.source, py.resolved, py.used, py.exact, py.runtime_name) == (
-        "3.12", ".python-version", "3.12.14", "3.12.1", False, "python-3.12.14"
+        "3.12",
+        ".python-version",
+        "3.12.14",
+        "3.12.1",
+        False,
+        "python-3.12.14",
     )
     assert py.interpreter == str(chosen.interpreter.path)
     assert ctx.report.warnings == []
@@ -365,7 +497,9 @@ def test_choose_sticky_major(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, files={"requirements.txt": ""}, sticky_runtime="python-3.12.14")
     chosen = choose_python(ctx)
     assert (chosen.source, chosen.version, chosen.interpreter.version) == (
-        "sticky", "3.12.14", "3.12.1"
+        "sticky",
+        "3.12.14",
+        "3.12.1",
     )
     assert step_lines(ctx) == [
         "-----> No Python version was specified. Using the same major version as the last "
@@ -445,7 +579,9 @@ def test_cedar_default_runtime(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, stack="cedar-14", files={"requirements.txt": ""})
     chosen = choose_python(ctx)
     assert (chosen.runtime_name, chosen.version, chosen.source) == (
-        "python-2.7.9", "2.7.9", "default"
+        "python-2.7.9",
+        "2.7.9",
+        "default",
     )
     assert chosen.interpreter.version == "2.7.18"
     assert ctx.out.transcript == []  # the 2015 buildpack said nothing about the version here

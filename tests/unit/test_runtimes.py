@@ -43,14 +43,19 @@ def isolated(tmp_path: Path, **extra: str) -> dict[str, str]:
     """An environment in which discovery sees only what a test puts there."""
     empty = tmp_path / "empty"
     empty.mkdir(exist_ok=True)
-    env = {"HOME": str(tmp_path / "home"), "PYENV_ROOT": str(empty), "PATH": str(empty),
-           "UV_PYTHON_INSTALL_DIR": str(empty)}
+    env = {
+        "HOME": str(tmp_path / "home"),
+        "PYENV_ROOT": str(empty),
+        "PATH": str(empty),
+        "UV_PYTHON_INSTALL_DIR": str(empty),
+    }
     env.update(extra)
     return env
 
 
-def interp(version: str, origin: str = "pyenv", implementation: str = "cpython",
-           language: str = "") -> HostInterpreter:
+def interp(
+    version: str, origin: str = "pyenv", implementation: str = "cpython", language: str = ""
+) -> HostInterpreter:
     return HostInterpreter(
         path=Path(f"/opt/{origin}/{implementation}-{version}/bin/python"),
         version=version,
@@ -112,7 +117,7 @@ def test_discovers_path_and_uv_and_skips_shims_and_venvs(tmp_path: Path) -> None
     on_path.mkdir()
     (on_path / "python3.9").symlink_to(py39.resolve())
     shim = on_path / "python3.8"  # pyenv's shims are scripts: never used
-    shim.write_text("#!/usr/bin/env bash\nexec pyenv exec python3.8 \"$@\"\n")
+    shim.write_text('#!/usr/bin/env bash\nexec pyenv exec python3.8 "$@"\n')
     shim.chmod(0o755)
     (on_path / "python3").symlink_to(py39.resolve())  # only pythonX.Y names are looked at
     venv = tmp_path / "venv"
@@ -122,7 +127,8 @@ def test_discovers_path_and_uv_and_skips_shims_and_venvs(tmp_path: Path) -> None
     (uv / "cpython-3.10.13-linux-x86_64-gnu" / "bin" / "python3").symlink_to(py310.resolve())
     (uv / ".lock").write_text("")
     env = isolated(
-        tmp_path, PATH=os.pathsep.join([str(on_path), str(venv / "bin"), "relative/bin"]),
+        tmp_path,
+        PATH=os.pathsep.join([str(on_path), str(venv / "bin"), "relative/bin"]),
         UV_PYTHON_INSTALL_DIR=str(uv),
     )
     found = list_runtimes(Settings(data_dir=tmp_path), env)
@@ -174,8 +180,12 @@ def test_add_list_remove_runtime(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("version", "message"),
-    [("3.11.7", "is Python 3.12.1, not 3.11.7"), ("3.1", "is Python 3.12.1, not 3.1"),
-     ("pypy-7.3.1", "is Python 3.12.1, not pypy-7.3.1"), ("three", "is not a Python version")],
+    [
+        ("3.11.7", "is Python 3.12.1, not 3.11.7"),
+        ("3.1", "is Python 3.12.1, not 3.1"),
+        ("pypy-7.3.1", "is Python 3.12.1, not pypy-7.3.1"),
+        ("three", "is not a Python version"),
+    ],
 )
 def test_add_runtime_checks_the_version(tmp_path: Path, version: str, message: str) -> None:
     py312 = pyenv_python("3.12.1")
@@ -211,9 +221,16 @@ def test_a_registered_interpreter_that_vanished_is_skipped(tmp_path: Path) -> No
 
 
 HOST = [
-    interp("3.12.1", "registry"), interp("2.7.18"), interp("3.6.15"), interp("3.12.1"),
-    interp("3.12.0", "uv"), interp("3.13.0"), interp("3.11.2", "path"), interp("3.11.7"),
-    interp("7.3.15", "pyenv", "pypy", "2.7.18"), interp("7.3.16", "pyenv", "pypy", "3.10.14"),
+    interp("3.12.1", "registry"),
+    interp("2.7.18"),
+    interp("3.6.15"),
+    interp("3.12.1"),
+    interp("3.12.0", "uv"),
+    interp("3.13.0"),
+    interp("3.11.2", "path"),
+    interp("3.11.7"),
+    interp("7.3.15", "pyenv", "pypy", "2.7.18"),
+    interp("7.3.16", "pyenv", "pypy", "3.10.14"),
 ]
 
 

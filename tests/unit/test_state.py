@@ -36,6 +36,29 @@ def test_store_apps_builds_and_releases(tmp_path: Path) -> None:
         store.get_app("my-app")
 
 
+def test_builds_left_pending_by_a_killed_hook_are_ended(tmp_path: Path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.create_app("my-app", "heroku-24")
+    store.create_app("other", "heroku-24")
+    store.start_build("cut-early", "my-app", "a" * 40, "heroku-24")
+    store.start_build("cut-late", "my-app", "b" * 40, "heroku-24")
+    store.create_release(
+        "my-app", "Deploy bbbbbbb", build_id="cut-late", slug="s", process_types={}
+    )
+    store.start_build("elsewhere", "other", "c" * 40, "heroku-24")
+
+    assert store.end_interrupted_builds("my-app") == ["cut-early"]
+
+    builds = {b.id: b for b in store.list_builds("my-app")}
+    assert (builds["cut-early"].status, builds["cut-early"].failure_code) == (
+        "failed",
+        "BUILD_INTERRUPTED",
+    )
+    assert (builds["cut-late"].status, builds["cut-late"].release_version) == ("succeeded", 1)
+    assert [b.status for b in store.list_builds("other")] == ["pending"]
+    assert store.end_interrupted_builds("my-app") == []
+
+
 def test_store_reopens_an_existing_database(tmp_path: Path) -> None:
     Store(tmp_path / "state.db").create_app("keep", "cedar-14")
     assert Store(tmp_path / "state.db").get_app("keep").stack == "cedar-14"

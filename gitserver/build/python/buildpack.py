@@ -2,7 +2,7 @@
 
 Each step lives in its own module and prints its own lines:
   hooks        bin/pre_compile and bin/post_compile
-  checks       package-manager files (which one, or a clear error)
+  checks       package-manager files (which one, or a clear error); paths the build writes
   version      which Python the app asked for, and which host interpreter provides it
   cache_rules  keep or discard the cached `.heroku` (and why), and what to save
   runtime      `.heroku/python`: the relocatable environment the slug runs
@@ -28,6 +28,7 @@ class PythonBuildpack:
 
     def compile(self, ctx: BuildContext) -> None:
         hooks.run_hook(ctx, "pre_compile")
+        checks.check_build_paths(ctx)  # after the hook: nothing below writes through a symlink
         manager = checks.check_package_manager(ctx)
         python = version.choose_python(ctx)
         cache_rules.restore(ctx, python, manager)

@@ -1,9 +1,13 @@
-"""Which package-manager file the app uses, or a clear error (heroku-reference §3).
+"""Checks before anything is installed: the package-manager file, and the paths the build writes.
 
 heroku-24 wants exactly one of requirements.txt / Pipfile.lock / poetry.lock / uv.lock;
 cedarbox installs with pip, so the other three are recognised and refused with a plain
 "not supported yet". cedar-14 wants requirements.txt, and turns a setup.py-only app into
 `-e .`. The file list and the setup.py rule are data in the stack profile's `"pip"` object.
+
+The paths the buildpack writes to (`.heroku`, `.profile.d/python.sh`, …) must not be symlinks
+in the pushed tree (heroku-reference has no such rule: Heroku builds in a throwaway container,
+cedarbox builds on its host), nor a file where a directory belongs.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from gitserver.build.context import BuildContext
 from gitserver.build.errors import BuildError
 from gitserver.build.python.types import PackageManager
+from gitserver.output import printable
 
 REQUIREMENTS = "requirements.txt"
 # Heroku-24's package-manager files and the tool each one means (for messages).
@@ -24,6 +29,58 @@ _MANAGER_OF = {
     "uv.lock": "uv",
 }
 _DEFAULT_FILES = ("requirements.txt", "Pipfile.lock", "poetry.lock", "uv.lock")
+# Where the buildpack writes: (kind, what it writes there). In the pushed tree, a symlink at one
+# of these paths would make the build write (or delete) files outside the app, and a file where
+# a directory belongs (or the reverse) would crash it.
+BUILD_PATHS: dict[str, tuple[str, str]] = {
+    ".heroku": ("directory", "the app's Python environment"),
+    ".heroku/python": ("directory", "the app's Python environment"),
+    ".heroku/python-version": ("file", "the name of the installed runtime"),
+    ".heroku/src": ("directory", "the packages pip installs from version control"),
+    ".profile.d": ("directory", "the script that sets up each dyno's environment"),
+    ".profile.d/python.sh": ("file", "the script that sets up each dyno's environment"),
+}
+
+
+def check_build_paths(ctx: BuildContext) -> None:
+    """Refuse a tree where a path the build writes to is a symlink, or the wrong kind of entry.
+
+    The build never writes through a symlink: it could name any file on this host.
+    """
+    root = ctx.build_dir
+    for rel, (kind, purpose) in BUILD_PATHS.items():
+        path = root / rel
+        if path.is_symlink():
+            target = printable(os.readlink(path), 100)
+            summary = f"The {rel} path in your app is a symbolic link."
+            problem = [
+                f"'{rel}' is a symbolic link to '{target}'.",
+                f"The build writes {purpose} there,",
+                "and it never writes through a symbolic link: that would change files",
+                "outside your app.",
+            ]
+        elif path.exists() and path.is_dir() != (kind == "directory"):
+            summary = f"The {rel} path in your app is not a {kind}."
+            problem = [
+                f"'{rel}' is a {'file' if kind == 'directory' else 'directory'}.",
+                f"The build writes {purpose} there, so it needs a {kind} at that path.",
+            ]
+        else:
+            continue
+        raise BuildError(
+            "BUILD_PATH_CONFLICT",
+            summary,
+            [
+                *problem,
+                "",
+                f"Remove '{rel}' from your Git repository (git rm -r {rel}), commit and push",
+                "again: the build creates what it needs there itself.",
+            ],
+            legacy_lines=[
+                *problem,
+                f"Remove it from your repository (git rm -r {rel}) and push again.",
+            ],
+        )
 
 
 def check_package_manager(ctx: BuildContext) -> PackageManager:
@@ -89,7 +146,8 @@ def _requirements_file(root: Path) -> Path:
             "REQUIREMENTS_NOT_A_FILE",
             "The requirements.txt file is a symlink.",
             [
-                f"'requirements.txt' is a symbolic link to '{target}' ({where} the app).",
+                f"'requirements.txt' is a symbolic link to '{printable(target, 100)}' ({where} "
+                "the app).",
                 "For safety the build never follows it. Replace the link with a regular",
                 "file containing your app's requirements, and commit it.",
             ],
@@ -124,7 +182,7 @@ def _root_listing(root: Path) -> list[str]:
                 if entry.name.startswith("."):
                     continue
                 is_dir = entry.is_dir(follow_symlinks=False)
-                entries.append(entry.name + ("/" if is_dir else ""))
+                entries.append(printable(entry.name, 100) + ("/" if is_dir else ""))
     except OSError:
         return []
     return sorted(entries)

@@ -24,6 +24,7 @@ from gitserver.build.errors import BuildError
 from gitserver.build.python import runtimes
 from gitserver.build.python.types import ChosenPython, HostInterpreter
 from gitserver.build.run import run_quiet
+from gitserver.output import printable
 
 ENV_SUBDIR = Path(".heroku") / "python"
 RUNTIME_MARKER = Path(".heroku") / "python-version"  # cedar-14: the installed runtime's name
@@ -70,7 +71,7 @@ def _install_runtime(ctx: BuildContext, python: ChosenPython, env_dir: Path) -> 
     except OSError:
         previous = None
     if previous is not None and previous != python.runtime_name:
-        ctx.out.step(f"Found runtime {previous}, removing")
+        ctx.out.step(f"Found runtime {printable(previous, 100)}, removing")
         record = ctx.report.cache
         record.discarded = True
         record.reasons.append(f"The runtime has changed from {previous} to {python.runtime_name}")

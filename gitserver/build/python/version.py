@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import os
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,10 +25,15 @@ from gitserver.build.context import BuildContext
 from gitserver.build.errors import BuildError
 from gitserver.build.python import runtimes
 from gitserver.build.python.types import ChosenPython, HostInterpreter
+from gitserver.output import printable
 
 RUNTIME_TXT = "runtime.txt"
 PYTHON_VERSION_FILE = ".python-version"
 PIPFILE_LOCK = "Pipfile.lock"
+# A version file is one line; anything much bigger was committed under that name by mistake.
+MAX_VERSION_FILE_BYTES = 64 * 1024
+# How much of a bad version file an error message shows.
+SHOWN_CHARS = 100
 
 _INT = r"(?:0|[1-9][0-9]*)"
 _VERSION = re.compile(rf"^({_INT})\.({_INT})(?:\.({_INT}))?$")
@@ -77,31 +83,83 @@ class ResolvedVersion:
 # Reading files -------------------------------------------------------------------------------
 
 
-def decode_version_file(name: str, data: bytes) -> str:
-    """The text of a version file, or BuildError "Unable to read <name>." for BOMs and UTF-16."""
-    problem = None
-    if data.startswith(_BOMS):
-        problem = "it starts with a byte order mark (BOM)"
+def read_version_file(
+    path: Path, *, target: str = PYTHON_VERSION_FILE, example: str = "3.14"
+) -> str:
+    """The text of a version file in the pushed tree, read safely.
+
+    A symlink is never followed (it could name any file on this host) and no more than
+    MAX_VERSION_FILE_BYTES are read: both raise "Unable to read <name>.", as does a file that
+    isn't UTF-8 text (decode_version_file). `target` and `example` say how to write a good file.
+    """
+    name = path.name
+    if path.is_symlink():
+        link = printable(os.readlink(path), 100)
+        raise _unreadable(
+            name,
+            [
+                f"Your {name} file is a symbolic link (to '{link}').",
+                "The build never reads it through a link, which could point at any file",
+                "outside your app: replace the link with a regular file.",
+            ],
+            target,
+            example,
+        )
+    with open(path, "rb") as f:
+        data = f.read(MAX_VERSION_FILE_BYTES + 1)
+    if len(data) > MAX_VERSION_FILE_BYTES:
+        size = path.stat().st_size
+        raise _unreadable(
+            name,
+            [
+                f"Your {name} file is {size:,} bytes long. A version file holds a single",
+                f"line, such as {example}, so this can't be one (the build reads at most",
+                f"{MAX_VERSION_FILE_BYTES:,} bytes of it). Was another file saved under this name?",
+            ],
+            target,
+            example,
+        )
+    return decode_version_file(name, data, target=target, example=example)
+
+
+def decode_version_file(
+    name: str, data: bytes, *, target: str = PYTHON_VERSION_FILE, example: str = "3.14"
+) -> str:
+    """The text of a version file, or BuildError "Unable to read <name>." (BOM, UTF-16, binary)."""
+    if data.startswith(codecs.BOM_UTF8):
+        problem = "it starts with a UTF-8 byte order mark (BOM)"
+    elif data.startswith(_BOMS):
+        problem = "it starts with a UTF-16 byte order mark: it was saved as UTF-16"
     elif b"\x00" in data:
-        problem = "it contains NUL bytes, which usually means it was saved as UTF-16"
+        problem = "it contains NUL bytes: it is binary data, or text saved as UTF-16"
     else:
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError:
             problem = "it isn't valid UTF-8 text"
-    raise BuildError(
-        "PYTHON_VERSION_UNREADABLE",
-        f"Unable to read {name}.",
+    raise _unreadable(
+        name,
         [
             f"The {name} file in your app couldn't be read as plain text: {problem}.",
             "",
             "Some editors and shells (Windows PowerShell's `echo ... > file`, for example)",
-            "save files as UTF-16 or add a BOM. Save the file again as UTF-8 without a BOM,",
-            "for example from a POSIX shell:",
-            f"  printf '3.14\\n' > {PYTHON_VERSION_FILE}",
-            "Then commit the change and push again.",
+            "save files as UTF-16 or add a BOM. Save the file as UTF-8 text without a BOM.",
         ],
+        target,
+        example,
     )
+
+
+def _unreadable(name: str, problem: Sequence[str], target: str, example: str) -> BuildError:
+    """The "Unable to read" error: what is wrong with the file, then how to write a good one."""
+    fix = ["For example, from a POSIX shell:", f"  printf '{example}\\n' > {target}"]
+    if target != name:
+        fix.insert(0, f"{name} is deprecated: delete it (git rm {name}) and use {target} instead.")
+    fix.append("Then commit the change and push again.")
+    summary = f"Unable to read {name}."
+    body = [*problem, "", *fix]
+    legacy = [summary, *(line for line in body if line)]
+    return BuildError("PYTHON_VERSION_UNREADABLE", summary, body, legacy_lines=legacy)
 
 
 def _pin_instructions(major: str, *, delete: str | None = None) -> list[str]:
@@ -130,7 +188,7 @@ def parse_runtime_txt(text: str, default_major: str) -> str:
     m = _RUNTIME_TXT.match(text)
     if m:
         return m.group(1)
-    shown = text.strip()[:100]
+    shown = "\n".join(printable(line) for line in text.strip()[:SHOWN_CHARS].splitlines())
     raise BuildError(
         "PYTHON_VERSION_INVALID",
         "Invalid Python version in runtime.txt.",
@@ -166,7 +224,7 @@ def parse_python_version_file(text: str, default_major: str) -> str:
             "Multiple Python versions found in .python-version.",
             [
                 "Your .python-version file lists more than one version:",
-                *[line.strip() for line in lines[:5]],
+                *[printable(line.strip(), SHOWN_CHARS) for line in lines[:5]],
                 "",
                 "Heroku installs a single Python. Keep one version line (for example",
                 f"{default_major}) and start any comment lines with '#'.",
@@ -181,7 +239,7 @@ def parse_python_version_file(text: str, default_major: str) -> str:
         "Invalid Python version in .python-version.",
         [
             "This line of your .python-version file isn't a Python version:",
-            line.strip()[:100],
+            printable(line.strip(), SHOWN_CHARS),
             "",
             f"Write the major version only ({default_major}, recommended) or an exact",
             f"release ({default_major}.0): no quotes, no 'python-' prefix, no wildcards.",
@@ -273,13 +331,13 @@ def request_python_version(
     """heroku-24: read the app's version files in order of precedence (parse errors raise)."""
     default_major = python_profile["default_major"]
     runtime_txt = root / RUNTIME_TXT
-    if runtime_txt.is_file():
-        text = decode_version_file(RUNTIME_TXT, runtime_txt.read_bytes())
+    if runtime_txt.is_symlink() or runtime_txt.is_file():
+        text = read_version_file(runtime_txt, example=default_major)
         version = parse_runtime_txt(text, default_major)
         return VersionRequest(version, RUNTIME_TXT, version)
     version_file = root / PYTHON_VERSION_FILE
-    if version_file.is_file():
-        text = decode_version_file(PYTHON_VERSION_FILE, version_file.read_bytes())
+    if version_file.is_symlink() or version_file.is_file():
+        text = read_version_file(version_file, example=default_major)
         version = parse_python_version_file(text, default_major)
         return VersionRequest(version, PYTHON_VERSION_FILE, version)
     try:
@@ -488,8 +546,9 @@ def request_runtime(
     buildpack only ever cached names it had installed.
     """
     runtime_txt = root / RUNTIME_TXT
-    if runtime_txt.is_file():
-        name = runtime_txt.read_bytes().decode("utf-8", "replace").strip()
+    if runtime_txt.is_symlink() or runtime_txt.is_file():
+        default = python_profile["default_runtime"]
+        name = read_version_file(runtime_txt, target=RUNTIME_TXT, example=default).strip()
         return VersionRequest(name, RUNTIME_TXT, name)
     if sticky_runtime and sticky_runtime.strip() in catalog(python_profile):
         return VersionRequest(sticky_runtime.strip(), "sticky", None)
@@ -504,7 +563,8 @@ def split_runtime(name: str) -> tuple[str, str]:
 
 def runtime_not_available(name: str, stack: str, url: str) -> BuildError:
     lines = [
-        f"Requested runtime ({name}) is not available for this stack ({stack}).",
+        f"Requested runtime ({printable(name, SHOWN_CHARS)}) is not available for this stack "
+        f"({stack}).",
         f"Aborting.  More info: {url}",
     ]
     return BuildError("RUNTIME_NOT_AVAILABLE", lines[0], [lines[1]], legacy_lines=lines)
@@ -566,7 +626,7 @@ def _choose_runtime(ctx: BuildContext) -> ChosenPython:
         previous = ctx.cache.previous.get("runtime_name") if ctx.cache is not None else None
         if previous and previous != name:
             ctx.out.step(f"Found runtime {previous}, removing")
-        ctx.out.step(f"Installing runtime ({name})")
+        ctx.out.step(f"Installing runtime ({printable(name, SHOWN_CHARS)})")
         raise runtime_not_available(name, ctx.request.stack, pp["more_info_url"])
     implementation, version = split_runtime(name)
     record.resolved = version
