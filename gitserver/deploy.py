@@ -20,7 +20,7 @@ from pathlib import Path
 from gitserver import repos, trash
 from gitserver.addons import announce, provision_requested
 from gitserver.build.context import BuildRequest
-from gitserver.build.pipeline import BuildResult, run_build
+from gitserver.build.pipeline import BuildResult, announce_start, run_build
 from gitserver.errors import AddonFailed, BuildFailed, CedarboxError, ReleaseFailed
 from gitserver.locks import AppLock
 from gitserver.output import Output, printable
@@ -44,19 +44,23 @@ def deploy(
     build_id = str(uuid.uuid4())
     holder = {"build_id": build_id, "source_version": update.new}
     log = AppLog(platform.data.log(app.name))
-    with AppLock(platform.data.lock(app.name), app.name).acquire(holder):
+    logs = platform.data.builds(app.name)
+    logs.mkdir(parents=True, exist_ok=True)
+    with (
+        AppLock(platform.data.lock(app.name), app.name).acquire(holder),
+        open(logs / f"{build_id}.log", "wb") as transcript,
+        out.tee(transcript),
+    ):
+        announce_start(app.stack, out)
         _end_interrupted_builds(platform, app.name)
         previous = platform.store.last_successful_build(app.name)
         platform.store.start_build(build_id, app.name, update.new, app.stack)
         log.api(f"Build started by user {current_user()}")
-        logs = platform.data.builds(app.name)
-        logs.mkdir(parents=True, exist_ok=True)
         try:
-            with open(logs / f"{build_id}.log", "wb") as transcript, out.tee(transcript):
-                sticky = previous.python_runtime if previous else None
-                request, result = _build(platform, app, build_id, update.new, sticky, out)
-                result.report.push_options = push_options
-                release = _record(platform, request, result, out)
+            sticky = previous.python_runtime if previous else None
+            request, result = _build(platform, app, build_id, update.new, sticky, out)
+            result.report.push_options = push_options
+            release = _record(platform, request, result, out)
         except (BuildFailed, ReleaseFailed, AddonFailed):
             raise
         except CedarboxError as exc:  # refused before the pipeline ran (an unexportable tree)

@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 from gitserver.build.context import BuildRequest
-from gitserver.build.pipeline import BuildResult, run_build
+from gitserver.build.pipeline import BuildResult, announce_start, run_build
 from gitserver.datadir import DataDir
 from gitserver.errors import UsageError
 from gitserver.output import Output
@@ -45,6 +45,7 @@ def build_directory(
             settings=settings,
             build_id=str(uuid.uuid4()),
         )
+        announce_start(request.stack, out)
         result = run_build(request, out)
     if report is not None:
         report.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")

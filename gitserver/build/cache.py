@@ -6,9 +6,11 @@ Layout under the app's cache root:
     old-<id>/           a cache being retired by a commit
     .trash-<id>/        a retired cache being deleted in the background (gitserver.trash)
 
-A build works on its own copy (`checkout`, copy-on-write where the filesystem can), takes
-what it reuses by rename, and commits by renaming staging into place. A build that fails,
-times out or is killed never touches `current/`; leftovers are cleaned up on the next checkout.
+A build reads the last good cache's metadata (`checkout`), copies what it reuses into its
+build directory (`take`: copy-on-write where the filesystem can; nothing is copied for a
+cache the build discards), and commits by moving its entries into staging and renaming
+staging into place. A build that fails, times out or is killed never touches `current/`;
+leftovers are cleaned up on the next checkout.
 Retired trees are deleted in the background: deleting a Python environment can take longer
 than the whole rest of a warm build.
 """
@@ -33,47 +35,52 @@ METADATA = "metadata.json"
 
 @dataclass
 class BuildCache:
-    """A build's private copy of the app's cache."""
+    """A build's view of the app's last good cache: its metadata, and entries it may copy."""
 
     root: Path | None  # the app's cache root; None for a build that keeps no cache
-    work: Path  # this build's copy
+    source: Path | None  # `current/` as it was when the build started; None if there was none
     previous: dict[str, Any] = field(default_factory=dict)  # metadata of the last good build
 
     @classmethod
-    def checkout(cls, root: Path | None, scratch: Path) -> BuildCache:
-        work = scratch / "cache"
-        previous: dict[str, Any] = {}
-        current = root / "current" if root else None
-        if root is not None:
-            recover(root)
-        if current is not None and current.is_dir():
-            copy_tree(current, work)
-            try:
-                previous = json.loads((work / METADATA).read_text())
-            except (OSError, ValueError):
-                previous = {}
-        else:
-            work.mkdir(parents=True)
-        return cls(root=root, work=work, previous=previous)
+    def checkout(cls, root: Path | None) -> BuildCache:
+        """Read the last good cache's metadata; nothing is copied until an entry is taken."""
+        if root is None:
+            return cls(root=None, source=None)
+        recover(root)
+        current = root / "current"
+        if not current.is_dir():
+            return cls(root=root, source=None)
+        try:
+            previous = json.loads((current / METADATA).read_text())
+        except (OSError, ValueError):
+            previous = {}
+        return cls(root=root, source=current, previous=previous)
 
     @property
     def empty(self) -> bool:
         return not self.previous
 
     def take(self, name: str, dest: Path) -> bool:
-        """Move a cached entry (e.g. `.heroku`) into the build; False if the cache lacks it."""
-        src = self.work / name
-        if not src.exists():
+        """Copy a cached entry (e.g. `.heroku`) into the build; False if the cache lacks it.
+
+        The build gets its own copy (copy-on-write where the filesystem can), so nothing it
+        does can reach the last good cache. A copy cut short (the cache purged meanwhile) is
+        removed and counts as a miss.
+        """
+        if self.source is None or not (self.source / name).exists():
             return False
-        dest.parent.mkdir(parents=True, exist_ok=True)
         if dest.exists():
             shutil.rmtree(dest)
-        src.rename(dest)
+        try:
+            copy_tree(self.source / name, dest)
+        except subprocess.CalledProcessError:
+            shutil.rmtree(dest, ignore_errors=True)
+            return False
         return True
 
     def discard(self) -> None:
-        trash.discard(self.work)
-        self.work.mkdir(parents=True)
+        """Use nothing of the last good cache (it stays until a successful build replaces it)."""
+        self.source = None
 
     def commit(self, entries: Mapping[str, Path], metadata: Mapping[str, Any]) -> None:
         """Make `entries` (moved, not copied) and `metadata` the app's new last good cache."""
@@ -134,7 +141,9 @@ def size_bytes(root: Path) -> int:
 def copy_tree(src: Path, dest: Path) -> None:
     """Copy a directory tree, sharing blocks copy-on-write where the filesystem allows."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", "--reflink=auto", str(src), str(dest)], check=True)
+    subprocess.run(
+        ["cp", "-a", "--reflink=auto", str(src), str(dest)], check=True, stderr=subprocess.PIPE
+    )
 
 
 def _fsync_dir(path: Path) -> None:

@@ -53,7 +53,11 @@ class BuildResult:
 
 
 def run_build(request: BuildRequest, out: Output) -> BuildResult:
-    """Run every phase; return a result whose report says how it went."""
+    """Run every phase; return a result whose report says how it went.
+
+    The caller has printed `announce_start` already. Scratch space is made beside the
+    request's build directory, so everything of one build is in one place.
+    """
     profile = load_profile(request.stack)
     report = BuildReport(
         app=request.app,
@@ -63,9 +67,7 @@ def run_build(request: BuildRequest, out: Output) -> BuildResult:
     )
     result = BuildResult(report=report, profile=profile)
     started = time.monotonic()
-    work_root = request.settings.data_dir / "work"
-    work_root.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="build-", dir=work_root) as scratch:
+    with tempfile.TemporaryDirectory(prefix="pipeline-", dir=request.build_dir.parent) as scratch:
         ctx = BuildContext(
             request=request,
             profile=profile,
@@ -112,9 +114,16 @@ def run_build(request: BuildRequest, out: Output) -> BuildResult:
     return result
 
 
+def announce_start(stack: str, out: Output) -> None:
+    """The platform's first line, printed by the caller as soon as it knows it will build
+    (before exporting the source): the pusher sees the build start at once."""
+    if not load_profile(stack).legacy:
+        out.line("Building source:")
+
+
 def _introduce(ctx: BuildContext) -> None:
+    """What follows `announce_start`: the platform's notices, then the build's first steps."""
     if not ctx.profile.legacy:
-        ctx.out.line("Building source:")
         if ctx.request.submodules:
             _warn_submodules(ctx)  # its block brings the blank line
         else:

@@ -11,7 +11,7 @@ from gitserver.build.cache import BuildCache, purge, recover
 
 def checkout(root: Path, scratch: Path) -> BuildCache:
     scratch.mkdir(parents=True, exist_ok=True)
-    return BuildCache.checkout(root, scratch)
+    return BuildCache.checkout(root)
 
 
 def commit_file(root: Path, scratch: Path, content: str, meta: dict[str, str]) -> None:
@@ -86,9 +86,33 @@ def test_purge_forgets_the_cache(tmp_path: Path) -> None:
     assert checkout(root, tmp_path / "s2").empty
 
 
-def test_checkout_copies_so_the_build_cannot_touch_the_cache(tmp_path: Path) -> None:
+def test_take_copies_so_the_build_cannot_touch_the_cache(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     commit_file(root, tmp_path / "s1", "good", {"v": "1"})
     cache = checkout(root, tmp_path / "s2")
-    (cache.work / ".heroku" / "file").write_text("changed in the copy")
+    dest = tmp_path / "b2" / ".heroku"
+    assert cache.take(".heroku", dest)
+    (dest / "file").write_text("changed in the copy")
+    (dest / "new").write_text("added by the build")
     assert (root / "current" / ".heroku" / "file").read_text() == "good"
+    assert not (root / "current" / ".heroku" / "new").exists()
+
+
+def test_a_discarded_cache_is_not_copied_and_stays_until_a_commit(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    cache = checkout(root, tmp_path / "s2")
+    cache.discard()
+    assert cache.take(".heroku", tmp_path / "b2" / ".heroku") is False
+    assert not (tmp_path / "b2").exists()
+    assert (root / "current" / ".heroku" / "file").read_text() == "good"
+
+
+def test_a_copy_cut_short_by_a_purge_is_a_miss(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    cache = checkout(root, tmp_path / "s2")
+    purge(root)  # `builds:cache:purge` while the build runs
+    dest = tmp_path / "b2" / ".heroku"
+    assert cache.take(".heroku", dest) is False
+    assert not dest.exists()

@@ -7,6 +7,6 @@ from gitserver.build.context import BuildContext
 
 
 def restore(ctx: BuildContext) -> BuildCache:
-    """Check the cache out into scratch space; what to keep is the buildpack's decision."""
-    ctx.cache = BuildCache.checkout(ctx.request.cache_root, ctx.scratch)
+    """Open the app's last good cache; what to reuse is the buildpack's decision."""
+    ctx.cache = BuildCache.checkout(ctx.request.cache_root)
     return ctx.cache
