@@ -12,7 +12,9 @@ import hmac
 import ipaddress
 import json
 import signal
+import socket
 import sys
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -30,7 +32,7 @@ from gitserver.platform import Platform
 from gitserver.runner import serverinfo
 from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
-from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
+from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.pktline import error_advertisement
 from gitserver.web.router import Router, app_from_host
@@ -39,6 +41,11 @@ from gitserver.web.routes import GitRoute, route_git
 # Bodies the front end never uses (API, info/refs, errors) are read and dropped up to this size;
 # a larger one is refused with 413 without reading it.
 MAX_API_BODY = 1024 * 1024
+# After refusing a request, what the client still sends is read and dropped for this long (and
+# up to this much) before the connection closes: closing with unread data makes the kernel
+# reset the connection, and the client may lose the answer that says why.
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 64 * 1024 * 1024
 
 
 class CedarboxServer(ThreadingHTTPServer):
@@ -343,6 +350,24 @@ class RequestHandler(BaseHTTPRequestHandler):
             {"WWW-Authenticate": 'Basic realm="cedarbox"'} if isinstance(exc, AuthRequired) else {}
         )
         self._send_text(exc.http_status, text, extra)
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close gracefully after an answer sent before the request body was read: stop
+        writing, then drop what the client still sends until it closes (bounded)."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+            self.connection.settimeout(LINGER_SECONDS)
+            deadline = time.monotonic() + LINGER_SECONDS
+            drained = 0
+            while time.monotonic() < deadline and drained < LINGER_MAX_BYTES:
+                data = self.connection.recv(READ_BLOCK)
+                if not data:
+                    break
+                drained += len(data)
+        except OSError:
+            pass  # the client is gone: nothing left to protect
 
     def _send_text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, text.encode(), "text/plain; charset=utf-8", headers or {})

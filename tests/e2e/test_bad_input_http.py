@@ -81,7 +81,7 @@ def send_raw(where: tuple[str, int], data: bytes, timeout: float = ANSWER_TIMEOU
         try:
             sock.sendall(data)
             sock.shutdown(socket.SHUT_WR)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:
             pass  # the server answered and closed before reading everything: read the answer
         received = bytearray()
         try:
