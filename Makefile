@@ -47,7 +47,7 @@ lint: install
 
 test: test-deps lint
 	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEELS=$(CURDIR)/$(APP_WHEELS) \
-	  $(BIN)/pytest -q
+	  $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 bench: test-deps
 	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) $(BIN)/python bench/run.py
