@@ -323,6 +323,8 @@ def crash_push(rig: Rig, target: str, rng: random.Random) -> Kill:
         victim = procs.find_pip(server.proc.pid) if target == "pip" else anchor
     running = push.poll() is None
     landed = victim is not None and running and procs.kill(victim.pid)
+    if target == "server" and not landed:
+        procs.kill(server.proc.pid)  # the push ended first: the server dies between pushes
     stdout, stderr = push.communicate(timeout=120)
     result = GitResult(push.returncode, stdout, stderr)
     alive = [server.proc.pid]
