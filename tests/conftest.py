@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,3 +169,14 @@ def server_factory(tmp_path: Path, wheelhouse: Path) -> Iterator:
     yield factory
     for srv in started:
         srv.stop()
+
+
+def entries_once_deleted(root: Path, timeout: float = 30) -> list[str]:
+    """The names in `root` once the trees set aside for background deletion are gone."""
+    from gitserver import trash
+
+    deadline = time.monotonic() + timeout
+    while any(p.name.startswith(trash.PREFIX) for p in root.iterdir()):
+        assert time.monotonic() < deadline, f"not deleted in {timeout}s: {sorted(root.iterdir())}"
+        time.sleep(0.05)
+    return sorted(p.name for p in root.iterdir())

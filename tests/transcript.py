@@ -33,3 +33,20 @@ def normalise(lines: list[str]) -> list[str]:
     while out and not out[-1]:
         out.pop()
     return out
+
+
+def launched(app: str, version: int, types: str = "web") -> list[str]:
+    """heroku-24: the platform's closing lines; apps with a web process are verified once
+    they answer."""
+    verify = ["", "Verifying deploy... done."] if "web" in types.split(", ") else []
+    return [
+        "-----> Discovering process types",
+        f"       Procfile declares types -> {types}",
+        "",
+        "-----> Compressing...",
+        "       Done: <SIZE>",
+        "-----> Launching...",
+        f"       Released v{version}",
+        f"       http://{app}.localhost:<PORT>/ deployed to cedarbox",
+        *verify,
+    ]

@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import Server, find_links, start_server
 from tests.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
-from tests.transcript import normalise
+from tests.transcript import launched, normalise
 
 HEAD = [
     "Building source:",
@@ -62,19 +62,6 @@ def rejected(code: str) -> list[str]:
         *bang("Push rejected, failed to compile Python app."),
         "",
         *bang("Push failed", f"Error code: BUILD_FAILED ({code})"),
-    ]
-
-
-def launched(app: str, version: int, types: str = "(none)") -> list[str]:
-    return [
-        "-----> Discovering process types",
-        f"       Procfile declares types -> {types}",
-        "",
-        "-----> Compressing...",
-        "       Done: <SIZE>",
-        "-----> Launching...",
-        f"       Released v{version}",
-        f"       http://{app}.localhost:<PORT>/ deployed to cedarbox",
     ]
 
 
@@ -504,7 +491,7 @@ def test_links_out_odd_names_and_a_submodule_build_and_land_in_the_slug_as_pushe
         *HEAD[2:],
         *USING,
         *WARM,
-        *launched(app.name, before.next_release),
+        *launched(app.name, before.next_release, "(none)"),
     ]
     slug = app.slug()
     # 3. Links are stored as links, never followed: no /etc in the slug, no host file's content.
@@ -676,7 +663,7 @@ def test_crlf_version_files_build_and_the_server_survived_it_all(app: Deployed) 
     """Last: after every refusal above, good pushes (with CRLF version files) still deploy."""
     before = app.state()
     lines = app.built(app.push({".python-version": "# pinned for prod\r\n3.12\r\n"}), before)
-    assert lines == [*HEAD, *USING, *WARM, *launched(app.name, before.next_release)]
+    assert lines == [*HEAD, *USING, *WARM, *launched(app.name, before.next_release, "(none)")]
 
     before = app.state()
     result = app.push({"runtime.txt": "python-3.12\r\n"}, remove=[".python-version"])
@@ -688,5 +675,5 @@ def test_crlf_version_files_build_and_the_server_survived_it_all(app: Deployed) 
         "",
         " !     Warning: The runtime.txt file is deprecated.",
     ]
-    assert lines[-len(WARM) - 8 :] == [*WARM, *launched(app.name, before.next_release)]
+    assert lines[-len(WARM) - 8 :] == [*WARM, *launched(app.name, before.next_release, "(none)")]
     assert app.server.proc.poll() is None

@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import APP_WHEELS, Server
 from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import normalise
+from tests.transcript import launched, normalise
 
 LINKS = "       Looking in links: <WHEELHOUSE>, <APP_WHEELS>"
 HEAD = [
@@ -24,22 +24,6 @@ HEAD = [
     "-----> Determining which buildpack to use for this app",
     "-----> Python app detected",
 ]
-
-
-def tail(app: str, version: int, types: str = "web") -> list[str]:
-    """The platform's closing lines; apps with a web process are verified once they answer."""
-    verify = ["", "Verifying deploy... done."] if "web" in types.split(", ") else []
-    return [
-        "-----> Discovering process types",
-        f"       Procfile declares types -> {types}",
-        "",
-        "-----> Compressing...",
-        "       Done: <SIZE>",
-        "-----> Launching...",
-        f"       Released v{version}",
-        f"       http://{app}.localhost:<PORT>/ deployed to cedarbox",
-        *verify,
-    ]
 
 
 def using(major: str, patch: str) -> list[str]:
@@ -90,7 +74,7 @@ def test_first_build_cached_rebuild_requirements_and_runtime_change(
         "       Installing collected packages: greet, alpha, hello-world",
         "       Successfully installed alpha-1.0 greet-2.0 hello-world-1.0",
         "-----> Saving cache",
-        *tail("cycle", 1),
+        *launched("cycle", 1),
     ]
     built = report(server, "cycle")
     assert built["python"]["requested"] == "3.12"
@@ -114,7 +98,7 @@ def test_first_build_cached_rebuild_requirements_and_runtime_change(
         "-----> Installing dependencies using 'pip install -r requirements.txt'",
         LINKS,
         "-----> Saving cache",
-        *tail("cycle", 2),
+        *launched("cycle", 2),
     ]
     assert report(server, "cycle")["cache"]["reused"] is True
 
@@ -261,7 +245,7 @@ def test_empty_requirements_and_no_procfile(server: Server, tmp_path: Path) -> N
         tmp_path / "src", server.env, {"requirements.txt": "", ".python-version": "3.12\n"}
     )
     lines = transcript(check(push(repo, server, "bare")))
-    assert lines[-8:] == tail("bare", 1, types="(none)")
+    assert lines[-8:] == launched("bare", 1, types="(none)")
     assert "Verifying deploy... done." not in lines
     assert report(server, "bare")["process_types"] == {}
     assert json.loads(server.cli("apps:info", "-a", "bare", "--json").stdout)["addons"] == []
@@ -395,7 +379,7 @@ def test_flask_app_on_gunicorn_builds_and_releases(server: Server, tmp_path: Pat
         "       Successfully installed blinker-1.9.0 click-8.5.1 flask-3.1.3 gunicorn-27.0.1 "
         "itsdangerous-2.2.0 jinja2-3.1.6 markupsafe-3.0.4 werkzeug-3.1.9"
     ) in lines
-    assert lines[-10:] == tail("flasky", 1)
+    assert lines[-10:] == launched("flasky", 1)
     assert "gunicorn==27.0.1" in report(server, "flasky")["packages"]
 
 
@@ -435,7 +419,7 @@ def test_django_app_collects_static_and_gets_a_database(server: Server, tmp_path
     text = "\n".join(lines)
     assert " !     Note: heroku-postgresql:essential-0 provisioned as postgresql-" in text
     assert "this is not PostgreSQL" in text
-    assert lines[-5:] == tail("djangoapp", 2)[-5:]
+    assert lines[-5:] == launched("djangoapp", 2)[-5:]
     config = json.loads(server.cli("config", "-a", "djangoapp", "--json").stdout)
     assert config["DATABASE_URL"].startswith("sqlite:///")
     releases = json.loads(server.cli("releases", "-a", "djangoapp", "--json").stdout)
@@ -446,7 +430,7 @@ def test_django_app_collects_static_and_gets_a_database(server: Server, tmp_path
     commit(repo, server.env, "css")
     again = transcript(check(push(repo, server, "djangoapp")))
     assert not any("provisioned" in line for line in again)
-    assert again[-10:] == tail("djangoapp", 3)
+    assert again[-10:] == launched("djangoapp", 3)
 
 
 def test_disable_collectstatic(server: Server, tmp_path: Path) -> None:

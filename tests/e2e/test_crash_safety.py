@@ -34,9 +34,8 @@ from pathlib import Path
 
 import pytest
 
-from gitserver import trash
 from tests import procs
-from tests.conftest import Server, find_links, start_server
+from tests.conftest import Server, entries_once_deleted, find_links, start_server
 from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
 from tests.transcript import normalise
 
@@ -218,16 +217,6 @@ def lock_is_free(rig: Rig) -> bool:
     return True
 
 
-def cache_entries_once_deleted(rig: Rig, timeout: float = 30) -> list[str]:
-    """The cache root's entries once retired trees (deleted in the background) are gone."""
-    deadline = time.monotonic() + timeout
-    while any(p.name.startswith(trash.PREFIX) for p in rig.cache_root.iterdir()):
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    return sorted(p.name for p in rig.cache_root.iterdir())
-
-
 def assert_repository_sound(rig: Rig, context: str) -> None:
     fsck = git(rig.bare, rig.server.env, "fsck", "--full", "--no-dangling")
     assert fsck.returncode == 0 and not fsck.output.strip(), f"{context}: fsck\n{fsck.output}"
@@ -282,7 +271,7 @@ def assert_next_push_succeeds(rig: Rig, before: Deployed, context: str) -> None:
     assert now.manifest == before.manifest, f"{context}: the cache changed content"
     pending = query(rig, "SELECT id FROM builds WHERE app = ? AND status = 'pending'", APP_NAME)
     assert not pending, f"{context}: builds left pending: {[row['id'] for row in pending]}"
-    assert cache_entries_once_deleted(rig) == ["current"], f"{context}: cache leftovers"
+    assert entries_once_deleted(rig.cache_root) == ["current"], f"{context}: cache leftovers"
     live_slugs = {
         row["slug"]
         for row in query(

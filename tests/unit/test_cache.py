@@ -2,37 +2,22 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
-from gitserver import trash
 from gitserver.build.cache import BuildCache, purge, recover
-
-
-def checkout(root: Path, scratch: Path) -> BuildCache:
-    scratch.mkdir(parents=True, exist_ok=True)
-    return BuildCache.checkout(root)
+from tests.conftest import entries_once_deleted
 
 
 def commit_file(root: Path, scratch: Path, content: str, meta: dict[str, str]) -> None:
-    cache = checkout(root, scratch)
+    cache = BuildCache.checkout(root)
     entry = scratch / "build" / ".heroku"
     entry.mkdir(parents=True)
     (entry / "file").write_text(content)
     cache.commit({".heroku": entry}, meta)
 
 
-def entries_once_deleted(root: Path, timeout: float = 30) -> list[str]:
-    """What is in `root` once the trees set aside for deletion (gitserver.trash) are gone."""
-    deadline = time.monotonic() + timeout
-    while any(p.name.startswith(trash.PREFIX) for p in root.iterdir()):
-        assert time.monotonic() < deadline, f"not deleted: {sorted(root.iterdir())}"
-        time.sleep(0.05)
-    return sorted(p.name for p in root.iterdir())
-
-
 def test_empty_cache_checks_out_empty(tmp_path: Path) -> None:
-    cache = checkout(tmp_path / "cache", tmp_path / "s1")
+    cache = BuildCache.checkout(tmp_path / "cache")
     assert cache.empty and cache.previous == {}
     assert cache.take(".heroku", tmp_path / "b" / ".heroku") is False
 
@@ -40,7 +25,7 @@ def test_empty_cache_checks_out_empty(tmp_path: Path) -> None:
 def test_commit_then_checkout_restores_entries_and_metadata(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     commit_file(root, tmp_path / "s1", "one", {"python_version": "3.12.14"})
-    cache = checkout(root, tmp_path / "s2")
+    cache = BuildCache.checkout(root)
     assert cache.previous == {"python_version": "3.12.14"}
     dest = tmp_path / "b2" / ".heroku"
     assert cache.take(".heroku", dest)
@@ -50,12 +35,12 @@ def test_commit_then_checkout_restores_entries_and_metadata(tmp_path: Path) -> N
 def test_a_build_that_never_commits_leaves_the_last_good_cache(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     commit_file(root, tmp_path / "s1", "good", {"v": "1"})
-    failed = checkout(root, tmp_path / "s2")
+    failed = BuildCache.checkout(root)
     dest = tmp_path / "b2" / ".heroku"
     failed.take(".heroku", dest)
     (dest / "file").write_text("half-written by a failed build")
     failed.discard()
-    again = checkout(root, tmp_path / "s3")
+    again = BuildCache.checkout(root)
     again.take(".heroku", tmp_path / "b3" / ".heroku")
     assert (tmp_path / "b3" / ".heroku" / "file").read_text() == "good"
 
@@ -83,13 +68,13 @@ def test_purge_forgets_the_cache(tmp_path: Path) -> None:
     assert purge(root) is False
     commit_file(root, tmp_path / "s1", "x", {"v": "1"})
     assert purge(root) is True
-    assert checkout(root, tmp_path / "s2").empty
+    assert BuildCache.checkout(root).empty
 
 
 def test_take_copies_so_the_build_cannot_touch_the_cache(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     commit_file(root, tmp_path / "s1", "good", {"v": "1"})
-    cache = checkout(root, tmp_path / "s2")
+    cache = BuildCache.checkout(root)
     dest = tmp_path / "b2" / ".heroku"
     assert cache.take(".heroku", dest)
     (dest / "file").write_text("changed in the copy")
@@ -101,7 +86,7 @@ def test_take_copies_so_the_build_cannot_touch_the_cache(tmp_path: Path) -> None
 def test_a_discarded_cache_is_not_copied_and_stays_until_a_commit(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     commit_file(root, tmp_path / "s1", "good", {"v": "1"})
-    cache = checkout(root, tmp_path / "s2")
+    cache = BuildCache.checkout(root)
     cache.discard()
     assert cache.take(".heroku", tmp_path / "b2" / ".heroku") is False
     assert not (tmp_path / "b2").exists()
@@ -111,7 +96,7 @@ def test_a_discarded_cache_is_not_copied_and_stays_until_a_commit(tmp_path: Path
 def test_a_copy_cut_short_by_a_purge_is_a_miss(tmp_path: Path) -> None:
     root = tmp_path / "cache"
     commit_file(root, tmp_path / "s1", "good", {"v": "1"})
-    cache = checkout(root, tmp_path / "s2")
+    cache = BuildCache.checkout(root)
     purge(root)  # `builds:cache:purge` while the build runs
     dest = tmp_path / "b2" / ".heroku"
     assert cache.take(".heroku", dest) is False
