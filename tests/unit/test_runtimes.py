@@ -6,9 +6,11 @@ they skip where the host lacks one. Policy tests are pure, over HostInterpreter 
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,7 @@ from gitserver.build.python.runtimes import (
     newest_of_majors,
     newest_pypy,
     probe,
+    probe_cache_path,
     remove_runtime,
 )
 from gitserver.build.python.types import ChosenPython, HostInterpreter
@@ -151,6 +154,192 @@ def test_uv_default_location_and_dedup_prefers_the_earlier_source(tmp_path: Path
     del env["UV_PYTHON_INSTALL_DIR"]
     found = list_runtimes(Settings(data_dir=tmp_path), env)
     assert [(i.origin, i.version) for i in found] == [("uv", "3.11.7")]
+
+
+# Probes saved across processes -------------------------------------------------------------------
+
+
+@pytest.fixture
+def new_process(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
+    """Forget this process's probes, as a new push's hook process starts without them."""
+
+    def forget() -> None:
+        monkeypatch.setattr(runtimes, "_probed", {})
+
+    forget()
+    return forget
+
+
+@pytest.fixture
+def probe_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The programs run through subprocess.run from now on (they still really run)."""
+    ran: list[str] = []
+    real_run = subprocess.run
+
+    def counting(args: list[str], *rest: object, **kwargs: object) -> object:
+        ran.append(str(args[0]))
+        return real_run(args, *rest, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(subprocess, "run", counting)
+    return ran
+
+
+def fake_python(path: Path, reports: str) -> Path:
+    """An executable that answers the probe with `reports`, registered by path (the registry
+    takes scripts, which discovery elsewhere skips)."""
+    path.write_text(f"#!/bin/sh\necho '{reports}'\n")
+    path.chmod(0o755)
+    return path
+
+
+def register(settings: Settings, *paths: Path) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    entries = [{"version": "?", "path": str(p)} for p in paths]
+    (settings.data_dir / "runtimes.json").write_text(json.dumps({"runtimes": entries}))
+
+
+def versions(settings: Settings, env: dict[str, str]) -> list[str]:
+    return [i.version for i in list_runtimes(settings, env)]
+
+
+def test_a_new_process_reuses_the_saved_probes(
+    tmp_path: Path, new_process: Callable[[], None], probe_runs: list[str]
+) -> None:
+    if not PYENV.is_dir():
+        pytest.skip("needs pyenv")
+    settings = Settings(data_dir=tmp_path / "data")
+    settings.data_dir.mkdir()
+    env = isolated(tmp_path, PYENV_ROOT=str(PYENV.parent))
+    first = list_runtimes(settings, env)
+    assert first and len(probe_runs) >= len(first)
+    saved = probe_cache_path(settings)
+    written = saved.stat()
+    new_process()
+    probe_runs.clear()
+    assert list_runtimes(settings, env) == first
+    assert probe_runs == []
+    after = saved.stat()  # nothing new: the file was not rewritten
+    assert (after.st_ino, after.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    assert not [p for p in settings.data_dir.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_changed_or_replaced_interpreter_is_probed_again(
+    tmp_path: Path, new_process: Callable[[], None], probe_runs: list[str]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    python = fake_python(tmp_path / "python", "cpython 3.12.1 -")
+    register(settings, python)
+    env = isolated(tmp_path)
+    assert versions(settings, env) == ["3.12.1"]
+    # Rewritten in place, same size, mtime put back (cp -p, rsync -t): only the ctime tells.
+    before = python.stat()
+    while python.stat().st_ctime_ns == before.st_ctime_ns:  # the ctime clock is coarse
+        fake_python(python, "cpython 3.12.2 -")
+        os.utime(python, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (python.stat().st_size, python.stat().st_mtime_ns) == (
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    new_process()
+    assert versions(settings, env) == ["3.12.2"]
+    # Replaced by another file (a reinstall): a new inode.
+    fake_python(tmp_path / "new", "cpython 3.12.3 -").replace(python)
+    new_process()
+    assert versions(settings, env) == ["3.12.3"]
+    assert len(probe_runs) == 3
+    new_process()
+    assert versions(settings, env) == ["3.12.3"] and len(probe_runs) == 3
+
+
+def test_a_failed_probe_is_saved_until_the_file_changes(
+    tmp_path: Path, new_process: Callable[[], None], probe_runs: list[str]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexit 3\n")
+    python.chmod(0o755)
+    register(settings, python)
+    env = isolated(tmp_path)
+    assert versions(settings, env) == []
+    new_process()
+    assert versions(settings, env) == [] and len(probe_runs) == 1
+    fake_python(python, "cpython 3.11.7 -")
+    new_process()
+    assert versions(settings, env) == ["3.11.7"] and len(probe_runs) == 2
+
+
+def test_a_timed_out_probe_is_not_saved(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    new_process: Callable[[], None],
+    probe_runs: list[str],
+) -> None:
+    monkeypatch.setattr(runtimes, "_PROBE_TIMEOUT", 0.2)
+    settings = Settings(data_dir=tmp_path / "data")
+    python = tmp_path / "python"
+    python.write_text("#!/bin/sh\nexec sleep 30\n")  # a Python too busy to answer, say
+    python.chmod(0o755)
+    register(settings, python)
+    env = isolated(tmp_path)
+    assert versions(settings, env) == []
+    new_process()
+    assert versions(settings, env) == [] and len(probe_runs) == 2  # tried again
+    assert not probe_cache_path(settings).exists()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"not json",
+        b"\xff\xfe",
+        b"[]",
+        b'{"format": 99, "probes": {}}',
+        b'{"format": 1, "probes": []}',
+        b'{"format": 1, "probes": {"PATH": "junk"}}',
+        b'{"format": 1, "probes": {"PATH": {"stat": [1, 2, 3], "found": null}}}',
+        b'{"format": 1, "probes": {"PATH": {"stat": "STAT", "found": ["cpython", "x", "-"]}}}',
+        b"[" * 100_000,
+    ],
+)
+def test_a_corrupt_probe_cache_counts_as_empty(
+    tmp_path: Path, new_process: Callable[[], None], probe_runs: list[str], content: bytes
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    python = fake_python(tmp_path / "python", "cpython 3.12.1 -")
+    register(settings, python)
+    stamp = list(runtimes._stamp(python.stat()))
+    content = content.replace(b"PATH", str(python).encode()).replace(
+        b'"STAT"', json.dumps(stamp).encode()
+    )
+    probe_cache_path(settings).write_bytes(content)
+    assert versions(settings, isolated(tmp_path)) == ["3.12.1"]
+    assert len(probe_runs) == 1
+    new_process()  # and the file written in its place serves the next process
+    assert versions(settings, isolated(tmp_path)) == ["3.12.1"] and len(probe_runs) == 1
+
+
+def test_an_unwritable_probe_cache_is_no_error(
+    tmp_path: Path, new_process: Callable[[], None], probe_runs: list[str]
+) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    python = fake_python(tmp_path / "python", "cpython 3.12.1 -")
+    register(settings, python)
+    probe_cache_path(settings).mkdir()  # neither readable nor replaceable as a file
+    assert versions(settings, isolated(tmp_path)) == ["3.12.1"]
+    assert sorted(p.name for p in settings.data_dir.iterdir()) == [
+        "runtimes-cache.json",
+        "runtimes.json",
+    ]
+
+
+def test_the_data_directory_is_not_created_for_the_probe_cache(tmp_path: Path) -> None:
+    on_path = tmp_path / "bin"
+    on_path.mkdir()
+    (on_path / "python3.12").symlink_to(pyenv_python("3.12.1").resolve())
+    settings = Settings(data_dir=tmp_path / "missing")
+    found = list_runtimes(settings, isolated(tmp_path, PATH=str(on_path)))
+    assert [i.version for i in found] == ["3.12.1"]
+    assert not settings.data_dir.exists()
 
 
 # The registry ----------------------------------------------------------------------------------

@@ -8,18 +8,23 @@ machine already has. Discovery looks in four places, in this order of preference
   uv        `$UV_PYTHON_INSTALL_DIR` or `~/.local/share/uv/python/*/bin/python3`
   path      `pythonX.Y` and `pypy*` executables on PATH (pyenv shims and venvs are skipped)
 
-Each interpreter is run once per process to learn what it really is. The policy (see
-docs/architecture.md): the exact version if present, else the newest patch of the same major;
-the nearest major only where a stack allows it and the settings ask for it.
+Each interpreter is run to learn what it really is, once per binary: every push builds in a
+new hook process, so the answers are kept in `<data_dir>/runtimes-cache.json`, keyed by the
+path and the stat of the binary it resolves to (a replaced or changed binary is run again).
+The policy (see docs/architecture.md): the exact version if present, else the newest patch of
+the same major; the nearest major only where a stack allows it and the settings ask for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import subprocess
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitserver.build.python.types import ChosenPython, HostInterpreter
@@ -27,6 +32,7 @@ from gitserver.errors import CedarboxError
 from gitserver.settings import Settings
 
 REGISTRY_FILE = "runtimes.json"
+PROBE_CACHE_FILE = "runtimes-cache.json"
 ORIGINS = ("registry", "pyenv", "uv", "path")
 
 # Runs under any Python from 2.4-era syntax onwards: no f-strings, no print function.
@@ -46,8 +52,16 @@ _PROBE_TIMEOUT = 20.0
 _PATH_NAME = re.compile(r"^(python[23]\.\d+|pypy(\d(\.\d+)?)?)$")
 _VERSION = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?([a-z]+\d*)?$")
 
-# Per process: (path, mtime_ns, size) -> what the interpreter reported, or None if it failed.
-_probed: dict[tuple[str, int, int], tuple[str, str, str] | None] = {}
+# What an interpreter reports: (implementation, language version, PyPy version or "-"),
+# or None if it is not a Python.
+_Answer = tuple[str, str, str] | None
+# The stat of the binary a path resolves to: (st_dev, st_ino, st_size, st_mtime_ns,
+# st_ctime_ns). The ctime catches a rewrite that restored the mtime (`cp -p`, rsync).
+_Stamp = tuple[int, int, int, int, int]
+_PROBE_CACHE_FORMAT = 1
+
+# Per process: (path, *stamp) -> what the interpreter reported, or None if it failed.
+_probed: dict[tuple[str, int, int, int, int, int], _Answer] = {}
 
 
 class RuntimeRegistrationError(CedarboxError):
@@ -78,14 +92,37 @@ def major_of(version: str) -> str:
 
 def probe(path: Path, *, origin: str = "") -> HostInterpreter | None:
     """Run `path` once to learn its implementation and version; None if it is not a Python."""
+    return _probe(path, origin, None)
+
+
+def _probe(path: Path, origin: str, saved: _SavedProbes | None) -> HostInterpreter | None:
+    """`probe`, also answering from (and adding to) the probes saved by earlier processes."""
     try:
-        st = path.stat()
+        stamp = _stamp(path.stat())
     except OSError:
         return None
-    key = (str(path), st.st_mtime_ns, st.st_size)
+    key = (str(path), *stamp)
     if key not in _probed:
-        _probed[key] = probe_uncached(path)
-    found = _probed[key]
+        _probed[key] = _saved_or_run(path, stamp, saved)
+    return _interpreter(path, origin, _probed[key])
+
+
+def _stamp(st: os.stat_result) -> _Stamp:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _saved_or_run(path: Path, stamp: _Stamp, saved: _SavedProbes | None) -> _Answer:
+    if saved is not None:
+        entry = saved.entries.get(str(path))
+        if entry is not None and entry[0] == stamp:
+            return entry[1]
+    answer, lasting = _run_probe(path)
+    if saved is not None and lasting:
+        saved.record(str(path), stamp, answer)
+    return answer
+
+
+def _interpreter(path: Path, origin: str, found: _Answer) -> HostInterpreter | None:
     if found is None:
         return None
     impl, language, pypy = found
@@ -102,8 +139,17 @@ def probe(path: Path, *, origin: str = "") -> HostInterpreter | None:
 
 def probe_uncached(path: Path) -> tuple[str, str, str] | None:
     """(implementation, language version, PyPy version or "-") as `path` reports them now."""
+    return _run_probe(path)[0]
+
+
+def _run_probe(path: Path) -> tuple[_Answer, bool]:
+    """What `path` reports now, and whether that answer says something lasting about the file.
+
+    A timeout, a failed fork or a kill by a signal says more about the machine's load than
+    about the file: such a failure is not saved for later processes, the next build retries.
+    """
     if not os.access(path, os.X_OK) or path.is_dir():
-        return None
+        return None, True
     try:
         proc = subprocess.run(
             [str(path), "-E", "-S", "-c", _PROBE],
@@ -114,11 +160,13 @@ def probe_uncached(path: Path) -> tuple[str, str, str] | None:
             env=_probe_env(),
         )
     except (OSError, subprocess.SubprocessError):
-        return None
+        return None, False
+    if proc.returncode < 0:
+        return None, False
     parts = proc.stdout.split()
     if proc.returncode != 0 or len(parts) != 3 or not _VERSION.match(parts[1]):
-        return None
-    return parts[0], parts[1], parts[2]
+        return None, True
+    return (parts[0], parts[1], parts[2]), True
 
 
 def _probe_env() -> dict[str, str]:
@@ -133,6 +181,7 @@ def list_runtimes(
 ) -> list[HostInterpreter]:
     """Every interpreter found on this host, best source first, each real binary once."""
     env = os.environ if environ is None else environ
+    saved = _SavedProbes.load(probe_cache_path(settings))
     seen: set[str] = set()
     found: list[HostInterpreter] = []
     for origin, path in _candidates(settings, env):
@@ -142,11 +191,12 @@ def list_runtimes(
             continue
         if real in seen:
             continue
-        interp = probe(path, origin=origin)
+        interp = _probe(path, origin, saved)
         if interp is None:
             continue
         seen.add(real)
         found.append(interp)
+    saved.save()
     return found
 
 
@@ -211,6 +261,95 @@ def _is_usable_binary(path: Path) -> bool:
         return False
     # A venv's interpreter is someone else's environment (cedarbox's own .venv, say).
     return not (path.parent.parent / "pyvenv.cfg").exists()
+
+
+# Probes saved across processes ---------------------------------------------------------------
+
+
+def probe_cache_path(settings: Settings) -> Path:
+    return settings.data_dir / PROBE_CACHE_FILE
+
+
+@dataclass
+class _SavedProbes:
+    """Probe answers kept in a file, so that each push's new hook process need not run them.
+
+    The file is only a cache: one that is missing, unreadable or corrupt counts as empty, and
+    failing to write it is no error. Hooks of several apps may save at once; the last one
+    wins, which at worst costs another process a probe.
+    """
+
+    path: Path
+    # interpreter path -> (stamp of its binary when probed, the answer)
+    entries: dict[str, tuple[_Stamp, _Answer]] = field(default_factory=dict)
+    changed: bool = False
+
+    @classmethod
+    def load(cls, path: Path) -> _SavedProbes:
+        try:
+            data = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return cls(path)
+        if not isinstance(data, dict) or data.get("format") != _PROBE_CACHE_FORMAT:
+            return cls(path)
+        probes = data.get("probes")
+        if not isinstance(probes, dict):
+            return cls(path)
+        entries = {k: e for k, raw in probes.items() if (e := _parse_entry(raw)) is not None}
+        return cls(path, entries)
+
+    def record(self, interpreter: str, stamp: _Stamp, answer: _Answer) -> None:
+        if self.entries.get(interpreter) != (stamp, answer):
+            self.entries[interpreter] = (stamp, answer)
+            self.changed = True
+
+    def save(self) -> None:
+        """Write the file if a probe was added, atomically; never create the data directory."""
+        if not self.changed:
+            return
+        # Entries of interpreters that are gone would only make the file grow.
+        probes = {
+            interpreter: {"stat": list(stamp), "found": list(answer) if answer else None}
+            for interpreter, (stamp, answer) in self.entries.items()
+            if os.path.exists(interpreter)
+        }
+        text = json.dumps({"format": _PROBE_CACHE_FORMAT, "probes": probes}, indent=1) + "\n"
+        _write_atomically(self.path, text)
+        self.changed = False
+
+
+def _parse_entry(raw: object) -> tuple[_Stamp, _Answer] | None:
+    """One saved probe as `save` writes it, or None for anything else."""
+    if not isinstance(raw, dict):
+        return None
+    stamp, found = raw.get("stat"), raw.get("found")
+    if not isinstance(stamp, list) or len(stamp) != 5 or any(type(n) is not int for n in stamp):
+        return None
+    if found is None:
+        return (stamp[0], stamp[1], stamp[2], stamp[3], stamp[4]), None
+    if (
+        not isinstance(found, list)
+        or len(found) != 3
+        or not all(isinstance(s, str) for s in found)
+        or not _VERSION.match(found[1])
+    ):
+        return None
+    return (stamp[0], stamp[1], stamp[2], stamp[3], stamp[4]), (found[0], found[1], found[2])
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Replace `path` with `text` through a temporary file unique to this writer."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError:
+        return  # no data directory (yet), or not ours to write
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
 
 
 # The registry -------------------------------------------------------------------------------
