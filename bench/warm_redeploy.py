@@ -46,6 +46,8 @@ class Run:
     pip_noop_s: float
     phases: dict[str, float]
     foreign_share: float
+    from_spare: bool  # the build took the copy of `.heroku` prepared after the previous one
+    member_reused: bool  # the slug reused the previous build's compressed `.heroku`
 
     @property
     def by_hand_s(self) -> float:
@@ -58,6 +60,8 @@ class Run:
             "plain_push_s": round(self.plain_push_s, 3),
             "pip_noop_s": round(self.pip_noop_s, 3),
             "phases": self.phases,
+            "from_spare": self.from_spare,
+            "member_reused": self.member_reused,
             "foreign_cpu_share": round(self.foreign_share, 3),
         }
 
@@ -107,7 +111,16 @@ def run(ctx: Context) -> Result:
                 raise RuntimeError(f"build of run {number} did not succeed: {report}")
             if number == 0:
                 continue
-            measured = Run(number, push_s, plain_s, noop_s, phase_seconds(report), foreign.share)
+            measured = Run(
+                number,
+                push_s,
+                plain_s,
+                noop_s,
+                phase_seconds(report),
+                foreign.share,
+                from_spare=bool(report["cache"]["from_spare"]),  # type: ignore[index]
+                member_reused=report["slug_members_reused"] == [".heroku"],
+            )
             runs.append(measured)
             ctx.log(
                 f"run {number}: git push {push_s:.3f} s; by hand {measured.by_hand_s:.3f} s "
@@ -136,6 +149,9 @@ def _result(runs: list[Run]) -> Result:
         f"app: {len(REQUIREMENTS.split())} cached dependencies (real wheels), .python-version "
         "3.12, no web process type; each run pushes one code-only commit",
         f"cedarbox build phases (medians, the build report's clock): {phases}",
+        f"cache taken from its spare copy in {sum(r.from_spare for r in runs)} of {len(runs)} "
+        f"runs (else copied during the build); slug's .heroku part reused in "
+        f"{sum(r.member_reused for r in runs)} of {len(runs)}",
         "the rest of the push: git's pack exchange, the hook starting, the release and the "
         "report being recorded",
     ]

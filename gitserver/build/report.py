@@ -29,6 +29,7 @@ class PythonRecord:
 @dataclass
 class CacheRecord:
     reused: bool = False
+    from_spare: bool = False  # reused by taking the copy prepared after the last build
     discarded: bool = False
     reasons: list[str] = field(default_factory=list)
 
@@ -53,6 +54,8 @@ class BuildReport:
     process_types: dict[str, str] = field(default_factory=dict)
     addons: list[str] = field(default_factory=list)
     slug_size_bytes: int | None = None
+    # Cached subtrees (".heroku") whose compressed part of the slug was the last build's, reused.
+    slug_members_reused: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @contextmanager

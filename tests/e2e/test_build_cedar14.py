@@ -76,6 +76,9 @@ def test_requirements_only_app_builds_with_python_2_7_9_as_the_spec_says(
         "",
         *tail("spec", 2),
     ]
+    assert json.loads(cedar.cli("builds:info", "-a", "spec").stdout)["slug_members_reused"] == [
+        ".heroku"
+    ]
 
 
 def test_empty_requirements_txt_is_valid(cedar: Server, tmp_path: Path) -> None:

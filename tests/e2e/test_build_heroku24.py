@@ -41,6 +41,14 @@ def transcript(result: GitResult) -> list[str]:
     return normalise(result.remote_lines())
 
 
+def wait_for_spare(cache_root: Path, timeout: float = 60) -> None:
+    """Until the copy of `.heroku` for the next build, made in the background, is ready."""
+    deadline = time.monotonic() + timeout
+    while not [p for p in cache_root.glob("spare-*") if not p.name.endswith(".partial")]:
+        assert time.monotonic() < deadline, f"no spare copy after {timeout}s"
+        time.sleep(0.1)
+
+
 def report(server: Server, app: str) -> dict:  # type: ignore[type-arg]
     return json.loads(server.cli("builds:info", "-a", app).stdout)
 
@@ -81,13 +89,20 @@ def test_first_build_cached_rebuild_requirements_and_runtime_change(
     assert built["python"]["source"] == ".python-version"
     assert built["python"]["resolved"] == "3.12.14"
     assert built["python"]["used"].startswith("3.12.")
-    assert built["cache"] == {"reused": False, "discarded": False, "reasons": []}
+    assert built["cache"] == {
+        "reused": False,
+        "from_spare": False,
+        "discarded": False,
+        "reasons": [],
+    }
     assert built["packages"] == ["alpha==1.0", "greet==2.0", "hello-world==1.0"]
     assert built["process_types"] == {"web": "python -m http.server $PORT"}
     assert built["slug_size_bytes"] > 0 and built["failure_code"] is None
+    assert built["slug_members_reused"] == []
 
     write_files(repo, {"app.py": "print('v2')\n"})
     commit(repo, server.env, "code only")
+    wait_for_spare(server.data_dir / "cache" / "cycle")
     cached = check(push(repo, server, "cycle"))
     assert transcript(cached) == [
         *HEAD,
@@ -100,7 +115,15 @@ def test_first_build_cached_rebuild_requirements_and_runtime_change(
         "-----> Saving cache",
         *launched("cycle", 2),
     ]
-    assert report(server, "cycle")["cache"]["reused"] is True
+    rebuilt = report(server, "cycle")
+    assert rebuilt["cache"]["reused"] is True
+    assert rebuilt["cache"]["from_spare"] is True  # the copy prepared after the first build
+    # The cached environment is unchanged: its compressed part of the slug is reused.
+    assert rebuilt["slug_members_reused"] == [".heroku"]
+    release = json.loads(server.cli("releases:info", "v2", "-a", "cycle", "--json").stdout)
+    with tarfile.open(release["slug"]) as tar:
+        assert tar.extractfile("./app.py").read() == b"print('v2')\n"  # type: ignore[union-attr]
+        assert tar.getmember("./.heroku/python/bin/python").issym()
 
     write_files(repo, {"requirements.txt": "alpha\nbeta\n"})
     commit(repo, server.env, "requirements")
@@ -111,6 +134,7 @@ def test_first_build_cached_rebuild_requirements_and_runtime_change(
         "-----> Installing Python 3.12.14",
     ]
     assert report(server, "cycle")["packages"] == ["alpha==1.0", "beta==1.0"]
+    assert report(server, "cycle")["slug_members_reused"] == []
 
     write_files(repo, {".python-version": "3.11\n"})
     commit(repo, server.env, "runtime")

@@ -7,7 +7,8 @@ process of the killed push is left, then checks that the platform is consistent:
 - `git fsck --full` on the app's repository is clean and no quarantine is left behind;
 - the deploy branch is the last accepted push (the killed push's commit, or the one before);
 - the current release is the deploy branch's commit;
-- the build cache is the last good build's, untorn (same files, same bytes);
+- the build cache is the last good build's, untorn (same files, same bytes), and the digest it
+  recorded of `.heroku` matches `.heroku` (the next build checks its spare copy against it);
 - the app's lock is free;
 
 and that the next push is accepted, builds, releases, and leaves no stale build, cache or slug.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import json
 import os
 import random
 import re
@@ -34,6 +36,8 @@ from pathlib import Path
 
 import pytest
 
+from gitserver.build.cache import SPARE
+from gitserver.build.treedigest import tree_digest
 from tests import procs
 from tests.conftest import Server, entries_once_deleted, find_links, start_server
 from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
@@ -64,6 +68,7 @@ class Deployed:
     release_description: str
     marker: str  # the commit whose build the cache holds
     manifest: dict[str, str]  # the cache's files (marker aside): path -> sha256 or link target
+    digest_matches: bool  # digests.json's `.heroku` is the digest of `.heroku`
 
 
 @dataclass(frozen=True)
@@ -165,13 +170,18 @@ def effective_cache(rig: Rig) -> Path:
     return olds[-1]
 
 
+# What cedarbox derives from `.heroku` (its digest, its compressed part of the slug): they
+# change whenever the marker does, so the manifest leaves them out and checks them apart.
+DERIVED = ("digests.json", "slug-members/")
+
+
 def manifest(root: Path) -> dict[str, str]:
     files: dict[str, str] = {}
     for dirpath, _, names in os.walk(root):
         for name in names:
             path = Path(dirpath) / name
             rel = str(path.relative_to(root))
-            if rel == MARKER:
+            if rel == MARKER or rel.startswith(DERIVED):
                 continue
             if path.is_symlink():
                 files[rel] = "-> " + os.readlink(path)
@@ -193,7 +203,17 @@ def deployed(rig: Rig) -> Deployed:
         release_description=release["description"],
         marker=(cache / MARKER).read_text().strip(),
         manifest=manifest(cache),
+        digest_matches=json.loads((cache / "digests.json").read_text())[".heroku"]
+        == tree_digest(cache / ".heroku"),
     )
+
+
+def cache_leftovers(rig: Rig) -> list[str]:
+    """What the cache root holds besides `current` and the spare copy of its `.heroku`."""
+    digest = json.loads((rig.cache_root / "current" / "digests.json").read_text())[".heroku"]
+    spare = f"{SPARE}{digest}"
+    allowed = {"current", spare, f"{spare}.partial"}
+    return [name for name in entries_once_deleted(rig.cache_root) if name not in allowed]
 
 
 def build_log(rig: Rig, sha: str) -> str:
@@ -248,6 +268,7 @@ def assert_consistent_after_kill(rig: Rig, before: Deployed, sha: str, kill: Kil
         # Only a hook killed after creating the release, before git moved the branch.
         assert kill.target == "hook" and "Released v" in log, f"{context}: release {now}"
     assert now.manifest == before.manifest, f"{context}: the cache is torn"
+    assert now.digest_matches, f"{context}: the cache's digest doesn't match its .heroku"
     assert now.marker in (before.marker, sha), f"{context}: cache of {now.marker}"
     if now.marker == sha:
         # A build commits its cache only after it has written the slug ("Done: 6.6M").
@@ -269,9 +290,10 @@ def assert_next_push_succeeds(rig: Rig, before: Deployed, context: str) -> None:
     assert now.branch == sha and now.marker == sha, f"{context}: {now.branch} {now.marker}"
     assert now.release_description == f"Deploy {sha[:7]}", context
     assert now.manifest == before.manifest, f"{context}: the cache changed content"
+    assert now.digest_matches, f"{context}: the cache's digest doesn't match its .heroku"
     pending = query(rig, "SELECT id FROM builds WHERE app = ? AND status = 'pending'", APP_NAME)
     assert not pending, f"{context}: builds left pending: {[row['id'] for row in pending]}"
-    assert entries_once_deleted(rig.cache_root) == ["current"], f"{context}: cache leftovers"
+    assert not cache_leftovers(rig), f"{context}: cache leftovers"
     live_slugs = {
         row["slug"]
         for row in query(

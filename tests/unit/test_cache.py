@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import time
 from pathlib import Path
 
-from gitserver.build.cache import BuildCache, purge, recover
+from gitserver.build.cache import SPARE, BuildCache, purge, recover
 from tests.conftest import entries_once_deleted
 
 
@@ -101,3 +104,75 @@ def test_a_copy_cut_short_by_a_purge_is_a_miss(tmp_path: Path) -> None:
     dest = tmp_path / "b2" / ".heroku"
     assert cache.take(".heroku", dest) is False
     assert not dest.exists()
+
+
+# --- spare copies -----------------------------------------------------------------------------
+
+
+def wait_for_spare(root: Path, timeout: float = 30) -> Path:
+    deadline = time.monotonic() + timeout
+    while not (spares := [p for p in root.glob(f"{SPARE}*") if not p.name.endswith(".partial")]):
+        assert time.monotonic() < deadline, f"no spare after {timeout}s: {sorted(root.iterdir())}"
+        time.sleep(0.05)
+    [spare] = spares
+    return spare
+
+
+def commit_with_spare(root: Path, scratch: Path, content: str) -> None:
+    entry = scratch / "build" / ".heroku"
+    (entry / "lib").mkdir(parents=True)
+    (entry / "lib" / "file").write_text(content)
+    BuildCache.checkout(root).commit({".heroku": entry}, {"v": "1"}, spare=[".heroku"])
+
+
+def test_a_commit_prepares_a_spare_the_next_build_takes_as_its_own(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_with_spare(root, tmp_path / "s1", "good")
+    spare = wait_for_spare(root)
+    cache = BuildCache.checkout(root)
+    assert spare.name == SPARE + cache.digests[".heroku"]
+    dest = tmp_path / "b2" / ".heroku"
+    assert cache.take(".heroku", dest)
+    assert not spare.exists()  # moved into the build, not copied now
+    cached = root / "current" / ".heroku" / "lib" / "file"
+    assert (dest / "lib" / "file").stat().st_ino != cached.stat().st_ino
+    with open(dest / "lib" / "file", "a") as f:  # a build writing into a file
+        f.write(" and appended")
+    assert cached.read_text() == "good"
+
+
+def test_a_spare_that_does_not_match_the_entry_is_not_used(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_with_spare(root, tmp_path / "s1", "good")
+    spare = wait_for_spare(root)
+    (spare / "lib" / "file").write_text("changed after it was copied")
+    dest = tmp_path / "b2" / ".heroku"
+    assert BuildCache.checkout(root).take(".heroku", dest)
+    assert (dest / "lib" / "file").read_text() == "good"
+    assert entries_once_deleted(root) == ["current"]
+
+
+def test_stale_spares_and_abandoned_partial_copies_are_swept(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_with_spare(root, tmp_path / "s1", "good")
+    spare = wait_for_spare(root)
+    (root / f"{SPARE}0123abcd").mkdir()  # the spare of an entry that is no longer current
+    (root / f"{spare.name}.partial").mkdir()  # its maker was killed
+    BuildCache.checkout(root)
+    assert entries_once_deleted(root) == ["current", spare.name]
+
+
+def test_a_partial_copy_being_made_is_left_alone(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    partial = root / f"{SPARE}0123abcd.partial"
+    partial.mkdir()
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as the maker holds it
+        BuildCache.checkout(root)
+        assert partial.is_dir()
+    finally:
+        os.close(fd)
+    BuildCache.checkout(root)
+    assert entries_once_deleted(root) == ["current"]

@@ -104,8 +104,7 @@ def test_write_slug_skips_git_and_ignored_files_and_keeps_symlinks(tmp_path: Pat
     (build / ".slugignore").write_text("/docs\n")
     os.symlink("/etc/passwd", build / "escape")
     slug = tmp_path / "slugs" / "s.tar.gz"
-    size = write_slug(build, slug)
-    assert size == slug.stat().st_size
+    assert write_slug(build, slug).size == slug.stat().st_size
     with tarfile.open(slug) as tar:
         names = sorted(m.name for m in tar.getmembers())
         link = tar.getmember("./escape")

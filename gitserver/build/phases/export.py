@@ -1,4 +1,8 @@
-"""Export: compress the build directory into the slug and enforce the size limit."""
+"""Export: compress the build directory into the slug and enforce the size limit.
+
+The subtrees the buildpack caches (`.heroku`) are compressed as slug members of their own,
+kept with the build cache and reused by the next build while unchanged (gitserver.build.slug).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,9 @@ from pathlib import Path
 
 from gitserver.build.context import BuildContext
 from gitserver.build.errors import BuildError
-from gitserver.build.slug import format_size, write_slug
+from gitserver.build.slug import SlugWritten, format_size, write_slug
+
+MEMBERS = "slug-members"  # the build cache's entry holding the cached subtrees' slug members
 
 
 def export(ctx: BuildContext, slug_path: Path) -> int:
@@ -14,7 +20,7 @@ def export(ctx: BuildContext, slug_path: Path) -> int:
     if not ctx.profile.legacy:
         out.step("Compressing...")
     try:
-        size = write_slug(ctx.build_dir, slug_path)
+        written = _write(ctx, slug_path)
     except OSError as exc:
         raise BuildError(
             "SLUG_WRITE_FAILED",
@@ -24,7 +30,8 @@ def export(ctx: BuildContext, slug_path: Path) -> int:
                 "Free some disk space in the cedarbox data directory and push again.",
             ],
         ) from exc
-    ctx.report.slug_size_bytes = size
+    size = ctx.report.slug_size_bytes = written.size
+    ctx.report.slug_members_reused = list(written.reused)
     limit = ctx.request.settings.slug_max_bytes
     if ctx.profile.legacy:
         out.step(f"Compressing... done, {size / (1024 * 1024):.1f}MB")
@@ -41,3 +48,22 @@ def export(ctx: BuildContext, slug_path: Path) -> int:
             legacy_lines=[message],
         )
     return size
+
+
+def _write(ctx: BuildContext, slug_path: Path) -> SlugWritten:
+    """Write the slug, reusing the last good cache's members; keep this slug's for the next."""
+    entries, _ = ctx.cache_to_save
+    subtrees = [name for name, path in entries.items() if path.parent == ctx.build_dir]
+    cache = ctx.cache
+    if not subtrees or cache is None or cache.root is None:
+        return write_slug(ctx.build_dir, slug_path)
+    keep = ctx.scratch / MEMBERS
+    written = write_slug(
+        ctx.build_dir,
+        slug_path,
+        subtrees=subtrees,
+        previous=cache.source / MEMBERS if cache.source is not None else None,
+        keep=keep,
+    )
+    entries[MEMBERS] = keep  # committed with the cache by the save-cache phase
+    return written

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from gitserver.build.cache import BuildCache
 from gitserver.build.context import BuildContext
+from gitserver.build.phases.export import MEMBERS
 
 
 def save(ctx: BuildContext, cache: BuildCache) -> None:
     entries, metadata = ctx.cache_to_save
-    cache.commit(entries, metadata)
+    # The next build takes its own copy of what the buildpack keeps (prepared in the
+    # background); the slug members are only read.
+    cache.commit(entries, metadata, spare=[name for name in entries if name != MEMBERS])

@@ -81,6 +81,7 @@ def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) ->
             cache.discard()
             return
         record.reused = cache.take(CACHED, ctx.build_dir / CACHED)
+        record.from_spare = CACHED in cache.from_spare
         return
     if reasons:
         ctx.out.step("Discarding cache since:")
@@ -91,6 +92,7 @@ def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) ->
         return
     ctx.out.step("Restoring cache")
     record.reused = cache.take(CACHED, ctx.build_dir / CACHED)
+    record.from_spare = CACHED in cache.from_spare
 
 
 def prepare_save(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> None:

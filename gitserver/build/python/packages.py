@@ -9,9 +9,9 @@ the interpreter's bundled pip (ensurepip) is used instead and the build says so.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
-import shutil
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -129,7 +129,7 @@ def install_dependencies(ctx: BuildContext, python: ChosenPython, manager: Packa
     if rules.get("blank_line_after"):
         ctx.out.line()
     if rules.get("keep_declared"):
-        shutil.copyfile(manager.requirements, env_dir / DECLARED)
+        _keep_declared(manager.requirements.read_bytes(), env_dir / DECLARED)
     _make_relocatable(env_dir)
     site = site_packages(env_dir)
     ctx.report.packages = installed_packages(site) if site else []
@@ -405,6 +405,18 @@ def _uninstall_stale(ctx: BuildContext, env_dir: Path, requirements: str, step: 
         on_line=emit.wrap(ctx.out.indent),
         on_stderr=ctx.out.line,  # 2015: `pip … | cleanup | indent` filtered stdout only
     )
+
+
+def _keep_declared(requirements: bytes, declared: Path) -> None:
+    """2015: keep a copy of requirements.txt for the next build's stale-package check.
+
+    An unchanged copy is left alone: its mtime is part of what lets the next slug reuse the
+    cached `.heroku` member (gitserver.build.slug).
+    """
+    with contextlib.suppress(OSError):
+        if declared.read_bytes() == requirements:
+            return
+    declared.write_bytes(requirements)
 
 
 def _make_relocatable(env_dir: Path) -> None:
