@@ -10,7 +10,8 @@ import uuid
 from pathlib import Path
 
 from gitserver.build.context import BuildRequest
-from gitserver.build.pipeline import BuildResult, announce_start, run_build
+from gitserver.build.pipeline import BuildResult, run_build
+from gitserver.build.profiles import load_profile
 from gitserver.datadir import DataDir
 from gitserver.errors import UsageError
 from gitserver.output import Output
@@ -45,7 +46,8 @@ def build_directory(
             settings=settings,
             build_id=str(uuid.uuid4()),
         )
-        announce_start(request.stack, out)
+        for line in load_profile(request.stack).start_lines:
+            out.line(line)
         result = run_build(request, out)
     if report is not None:
         report.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
-
-from dulwich.repo import Repo
 
 HOOK_NAMES = ("pre-receive",)
 
@@ -32,26 +32,39 @@ def hooks_source_dir() -> Path:
 
 def create_repo(path: Path, *, app: str, data_dir: Path) -> None:
     """Create a bare repository whose HEAD names `main`, with our hooks installed."""
+    # Imported here: the pre-receive hook imports this module (through gitserver.platform)
+    # but never creates a repository, and dulwich would cost its first line ~35 ms.
+    from dulwich.repo import Repo
+
     path.parent.mkdir(parents=True, exist_ok=True)
     repo = Repo.init_bare(str(path), mkdir=True)
     repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
     config = repo.get_config()
     for (section, key), value in _GIT_CONFIG.items():
         config.set(section, key, value)
-    config.set(b"cedarbox", b"app", app.encode())
-    config.set(b"cedarbox", b"dataDir", str(data_dir).encode())
     config.write_to_path()
     repo.close()
+    _set_config(path, "cedarbox.app", app)
+    _set_config(path, "cedarbox.dataDir", str(data_dir))
     install_hooks(path)
+
+
+def _set_config(path: Path, key: str, value: str) -> None:
+    """Set one key in the repository's config with git, which quotes any value correctly.
+
+    The hook reads these keys back with git. dulwich's writer leaves a `;` unquoted, and git
+    reads it as the start of a comment: a data dir `/srv/a;b` would come back as `/srv/a`.
+    """
+    subprocess.run(
+        ["git", "config", "--file", os.fspath(path / "config"), key, value],
+        check=True,
+        capture_output=True,
+    )
 
 
 def install_hooks(path: Path) -> None:
     """Copy our hooks into the repository, recording which Python runs them."""
-    repo = Repo(str(path))
-    config = repo.get_config()
-    config.set(b"cedarbox", b"python", sys.executable.encode())
-    config.write_to_path()
-    repo.close()
+    _set_config(path, "cedarbox.python", sys.executable)
     hooks_dir = path / "hooks"
     hooks_dir.mkdir(exist_ok=True)
     for name in HOOK_NAMES:

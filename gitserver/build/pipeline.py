@@ -55,7 +55,7 @@ class BuildResult:
 def run_build(request: BuildRequest, out: Output) -> BuildResult:
     """Run every phase; return a result whose report says how it went.
 
-    The caller has printed `announce_start` already. Scratch space is made beside the
+    The caller has printed the profile's `start_lines` already. Scratch space is made beside the
     request's build directory, so everything of one build is in one place.
     """
     profile = load_profile(request.stack)
@@ -114,15 +114,8 @@ def run_build(request: BuildRequest, out: Output) -> BuildResult:
     return result
 
 
-def announce_start(stack: str, out: Output) -> None:
-    """The platform's first line, printed by the caller as soon as it knows it will build
-    (before exporting the source): the pusher sees the build start at once."""
-    if not load_profile(stack).legacy:
-        out.line("Building source:")
-
-
 def _introduce(ctx: BuildContext) -> None:
-    """What follows `announce_start`: the platform's notices, then the build's first steps."""
+    """What follows the `start_lines`: the platform's notices, then the build's first steps."""
     if not ctx.profile.legacy:
         if ctx.request.submodules:
             _warn_submodules(ctx)  # its block brings the blank line

@@ -30,6 +30,12 @@ class StackProfile:
     django: dict[str, Any]
     messages: dict[str, str]
 
+    @property
+    def start_lines(self) -> tuple[str, ...]:
+        """What the platform prints as soon as it knows it will build (heroku-reference §2);
+        printed by the caller, before it exports the source, so the pusher sees it at once."""
+        return () if self.legacy else ("Building source:",)
+
 
 @cache
 def load_profile(stack: str) -> StackProfile:
