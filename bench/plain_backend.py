@@ -24,6 +24,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import BinaryIO
 
 BLOCK = 64 * 1024
+# libexec's git-http-backend, as cedarbox runs it (gitserver.web.backend.http_backend_argv),
+# so that the baseline spawns the same processes.
+_EXEC_PATH = subprocess.run(["git", "--exec-path"], capture_output=True, text=True).stdout.strip()
+HTTP_BACKEND = (
+    [os.path.join(_EXEC_PATH, "git-http-backend")]
+    if _EXEC_PATH and os.access(os.path.join(_EXEC_PATH, "git-http-backend"), os.X_OK)
+    else ["git", "http-backend"]
+)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -58,7 +66,7 @@ class Handler(BaseHTTPRequestHandler):
             if self.headers.get(header):
                 env[var] = self.headers[header]
         proc = subprocess.Popen(
-            ["git", "http-backend"],
+            HTTP_BACKEND,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -11,6 +11,7 @@ after it.
 
 from __future__ import annotations
 
+import os
 import uuid
 
 from gitserver import repos
@@ -38,6 +39,7 @@ def deploy(
     ):
         for line in profile.start_lines:
             out.line(line)
+        os.nice(max(0, min(19, platform.settings.build_niceness)))  # the build and its children
         # Imported once the pusher has the first line: the build pipeline, add-ons, release
         # phase and verification take ~0.1 s to import.
         from gitserver.buildrelease import build_and_release

@@ -479,3 +479,15 @@ def test_local_build_prints_what_a_push_prints(server: Server, tmp_path: Path) -
     assert json.loads(report_path.read_text())["outcome"] == "succeeded"
     failed = server.cli("build", str(tmp_path / "missing"), check=False)
     assert failed.returncode == 1 and "is not a directory" in failed.stderr
+
+
+def test_builds_run_nicer_than_the_server(server: Server, tmp_path: Path) -> None:
+    """Under load, git requests and apps come first: the build runs at CEDARBOX_BUILD_NICENESS."""
+    hook = "#!/bin/sh\nnice > niceness.txt\n"  # nice(1) without a command prints the niceness
+    files = {"requirements.txt": "", ".python-version": "3.12\n", "bin/pre_compile": hook}
+    repo = make_repo(tmp_path / "src", server.env, files)
+    check(push(repo, server, "nicely"))
+    release = json.loads(server.cli("releases:info", "v1", "-a", "nicely", "--json").stdout)
+    with tarfile.open(release["slug"]) as tar:
+        niceness = tar.extractfile("./niceness.txt").read()  # type: ignore[union-attr]
+    assert int(niceness) == os.nice(0) + 10
