@@ -117,7 +117,9 @@ class BuildCache:
                 return True
         except OSError:
             pass
-        trash.discard(dest)  # made from a cache replaced while it was copied
+        # Made from a cache replaced while it was copied. Deleted here, not set aside as trash:
+        # a `.trash-*` sibling inside the build directory would end up in the slug.
+        shutil.rmtree(dest, ignore_errors=True)
         return False
 
     def discard(self) -> None:
