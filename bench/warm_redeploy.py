@@ -152,6 +152,8 @@ def _result(runs: list[Run]) -> Result:
         f"cache taken from its spare copy in {sum(r.from_spare for r in runs)} of {len(runs)} "
         f"runs (else copied during the build); slug's .heroku part reused in "
         f"{sum(r.member_reused for r in runs)} of {len(runs)}",
+        "after each push cedarbox copies the cache for the next build in a detached process "
+        "(nice 19), which the busy-machine check counts among the other processes",
         "the rest of the push: git's pack exchange, the hook starting, the release and the "
         "report being recorded",
     ]
