@@ -45,8 +45,8 @@ class Settings:
     # The URL users push to, as the server prints it (set by `serve` once it is bound).
     public_url: str = ""
     build_timeout: float = 15 * 60
-    # Builds run this much nicer than the server (0-19), so that under load git requests and
-    # the running apps are answered first (measured: ls-remote p95 during 8 builds).
+    # Builds run this much nicer than the server (0-19, clamped), so that when the CPU is what
+    # runs short, git requests and the running apps come first.
     build_niceness: int = 10
     slug_max_bytes: int = 500 * 1024 * 1024
     # The largest request body a push (or fetch) may send over HTTP.

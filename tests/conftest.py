@@ -180,3 +180,19 @@ def entries_once_deleted(root: Path, timeout: float = 30) -> list[str]:
         assert time.monotonic() < deadline, f"not deleted in {timeout}s: {sorted(root.iterdir())}"
         time.sleep(0.05)
     return sorted(p.name for p in root.iterdir())
+
+
+def wait_for_spare(cache_root: Path, timeout: float = 60) -> Path:
+    """The spare copy of a cache entry that a commit prepares in the background, once ready."""
+    from gitserver.build.cache import SPARE
+
+    deadline = time.monotonic() + timeout
+    while not (
+        ready := [p for p in cache_root.glob(f"{SPARE}*") if not p.name.endswith(".partial")]
+    ):
+        assert time.monotonic() < deadline, (
+            f"no spare after {timeout}s: {sorted(cache_root.iterdir())}"
+        )
+        time.sleep(0.05)
+    [spare] = ready
+    return spare

@@ -24,6 +24,16 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# heroku-24: the lines every build of a Python app opens with.
+HEAD = [
+    "Building source:",
+    "",
+    "-----> Building on the Heroku-24 stack",
+    "-----> Determining which buildpack to use for this app",
+    "-----> Python app detected",
+]
+
+
 def normalise(lines: list[str]) -> list[str]:
     out = []
     for line in lines:

@@ -23,15 +23,8 @@ import pytest
 
 from tests.conftest import Server, find_links, start_server
 from tests.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
-from tests.transcript import launched, normalise
+from tests.transcript import HEAD, launched, normalise
 
-HEAD = [
-    "Building source:",
-    "",
-    "-----> Building on the Heroku-24 stack",
-    "-----> Determining which buildpack to use for this app",
-    "-----> Python app detected",
-]
 USING = [
     "-----> Using Python 3.12 specified in .python-version",
     "       Heroku would install Python 3.12.14; this host provides 3.12.<PATCH>.",

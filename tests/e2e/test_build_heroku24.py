@@ -12,18 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import APP_WHEELS, Server
+from tests.conftest import APP_WHEELS, Server, wait_for_spare
 from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import launched, normalise
+from tests.transcript import HEAD, launched, normalise
 
 LINKS = "       Looking in links: <WHEELHOUSE>, <APP_WHEELS>"
-HEAD = [
-    "Building source:",
-    "",
-    "-----> Building on the Heroku-24 stack",
-    "-----> Determining which buildpack to use for this app",
-    "-----> Python app detected",
-]
 
 
 def using(major: str, patch: str) -> list[str]:
@@ -39,14 +32,6 @@ def push(repo: Path, server: Server, app: str, *args: str) -> GitResult:
 
 def transcript(result: GitResult) -> list[str]:
     return normalise(result.remote_lines())
-
-
-def wait_for_spare(cache_root: Path, timeout: float = 60) -> None:
-    """Until the copy of `.heroku` for the next build, made in the background, is ready."""
-    deadline = time.monotonic() + timeout
-    while not [p for p in cache_root.glob("spare-*") if not p.name.endswith(".partial")]:
-        assert time.monotonic() < deadline, f"no spare copy after {timeout}s"
-        time.sleep(0.1)
 
 
 def report(server: Server, app: str) -> dict:  # type: ignore[type-arg]

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import fcntl
 import os
-import time
 from pathlib import Path
 
 from gitserver.build.cache import SPARE, BuildCache, purge, recover
-from tests.conftest import entries_once_deleted
+from tests.conftest import entries_once_deleted, wait_for_spare
 
 
 def commit_file(root: Path, scratch: Path, content: str, meta: dict[str, str]) -> None:
@@ -107,15 +106,6 @@ def test_a_copy_cut_short_by_a_purge_is_a_miss(tmp_path: Path) -> None:
 
 
 # --- spare copies -----------------------------------------------------------------------------
-
-
-def wait_for_spare(root: Path, timeout: float = 30) -> Path:
-    deadline = time.monotonic() + timeout
-    while not (spares := [p for p in root.glob(f"{SPARE}*") if not p.name.endswith(".partial")]):
-        assert time.monotonic() < deadline, f"no spare after {timeout}s: {sorted(root.iterdir())}"
-        time.sleep(0.05)
-    [spare] = spares
-    return spare
 
 
 def commit_with_spare(root: Path, scratch: Path, content: str) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
+from gitserver.build.cache import BuildCache
 from gitserver.build.context import BuildContext
 from gitserver.build.python import packages
 from gitserver.build.python.types import ChosenPython, PackageManager
@@ -80,8 +81,7 @@ def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) ->
             record.discarded, record.reasons = True, reasons[:1]
             cache.discard()
             return
-        record.reused = cache.take(CACHED, ctx.build_dir / CACHED)
-        record.from_spare = CACHED in cache.from_spare
+        _take(ctx, cache)
         return
     if reasons:
         ctx.out.step("Discarding cache since:")
@@ -91,8 +91,13 @@ def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) ->
         cache.discard()
         return
     ctx.out.step("Restoring cache")
-    record.reused = cache.take(CACHED, ctx.build_dir / CACHED)
-    record.from_spare = CACHED in cache.from_spare
+    _take(ctx, cache)
+
+
+def _take(ctx: BuildContext, cache: BuildCache) -> None:
+    """Give the build its copy of the cached `.heroku`; the report says whether and how."""
+    ctx.report.cache.reused = cache.take(CACHED, ctx.build_dir / CACHED)
+    ctx.report.cache.from_spare = CACHED in cache.from_spare
 
 
 def prepare_save(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> None:
