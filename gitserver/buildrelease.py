@@ -18,10 +18,10 @@ from pathlib import Path
 
 from gitserver import trash
 from gitserver.addons import announce, provision_requested
-from gitserver.build.context import BuildRequest
-from gitserver.build.pipeline import BuildResult, run_build
 from gitserver.errors import AddonFailed, BuildFailed, CedarboxError, ReleaseFailed
 from gitserver.output import Output, printable
+from gitserver.pipeline.build import BuildResult, run_build
+from gitserver.pipeline.context import BuildRequest
 from gitserver.platform import Platform, current_user
 from gitserver.runner import releasedirs
 from gitserver.runner.logs import AppLog

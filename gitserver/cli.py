@@ -635,7 +635,7 @@ def _note(text: str) -> None:
 
 @command("runtimes")
 def _runtimes(args: argparse.Namespace, settings: Settings) -> int:
-    from gitserver.build.python.runtimes import list_runtimes
+    from gitserver.buildpacks.python.runtimes import list_runtimes
 
     runtimes = list_runtimes(settings)
     if args.json:
@@ -648,7 +648,7 @@ def _runtimes(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("runtimes:add")
 def _runtimes_add(args: argparse.Namespace, settings: Settings) -> int:
-    from gitserver.build.python.runtimes import add_runtime
+    from gitserver.buildpacks.python.runtimes import add_runtime
 
     runtime = add_runtime(settings, args.version, args.path)
     print(f"Registered Python {runtime.version} at {runtime.path}")

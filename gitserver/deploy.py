@@ -15,9 +15,9 @@ import os
 import uuid
 
 from gitserver import repos
-from gitserver.build.profiles import load_profile
 from gitserver.locks import AppLock
 from gitserver.output import Output
+from gitserver.pipeline.profiles import load_profile
 from gitserver.platform import Platform
 from gitserver.receive.refs import RefUpdate
 from gitserver.store import Release

@@ -9,12 +9,12 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from gitserver.build.context import BuildRequest
-from gitserver.build.pipeline import BuildResult, run_build
-from gitserver.build.profiles import load_profile
 from gitserver.datadir import DataDir
 from gitserver.errors import UsageError
 from gitserver.output import Output
+from gitserver.pipeline.build import BuildResult, run_build
+from gitserver.pipeline.context import BuildRequest
+from gitserver.pipeline.profiles import load_profile
 from gitserver.settings import Settings
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from gitserver import repos
 from gitserver.appnames import generate_app_name, validate_app_name
-from gitserver.build import cache
 from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
 from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound
+from gitserver.pipeline import cache
 from gitserver.runner import formation
 from gitserver.runner.logs import AppLog
 from gitserver.runner.serverinfo import ServerRecord, running_server

@@ -184,7 +184,7 @@ def entries_once_deleted(root: Path, timeout: float = 30) -> list[str]:
 
 def wait_for_spare(cache_root: Path, timeout: float = 60) -> Path:
     """The spare copy of a cache entry that a commit prepares in the background, once ready."""
-    from gitserver.build.cache import SPARE
+    from gitserver.pipeline.cache import SPARE
 
     deadline = time.monotonic() + timeout
     while not (

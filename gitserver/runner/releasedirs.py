@@ -15,8 +15,8 @@ import tempfile
 from pathlib import Path
 
 from gitserver import trash
-from gitserver.build.slug import unpack_slug
 from gitserver.errors import CedarboxError
+from gitserver.pipeline.slug import unpack_slug
 
 
 class SlugUnavailable(CedarboxError):

@@ -36,8 +36,8 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.cache import SPARE
-from gitserver.build.treedigest import tree_digest
+from gitserver.pipeline.cache import SPARE
+from gitserver.pipeline.treedigest import tree_digest
 from tests import procs
 from tests.conftest import Server, entries_once_deleted, find_links, start_server
 from tests.gitutil import GitResult, check, commit, git, make_repo, write_files

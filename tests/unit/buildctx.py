@@ -7,10 +7,10 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from gitserver.build.context import BuildContext, BuildRequest, build_environment
-from gitserver.build.profiles import load_profile
-from gitserver.build.report import BuildReport
 from gitserver.output import Output
+from gitserver.pipeline.context import BuildContext, BuildRequest, build_environment
+from gitserver.pipeline.profiles import load_profile
+from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
 
 

@@ -19,11 +19,11 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from gitserver.build.context import BuildContext, BuildRequest
-from gitserver.build.profiles import load_profile
-from gitserver.build.python.types import ChosenPython, HostInterpreter
-from gitserver.build.report import BuildReport
+from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.output import Output
+from gitserver.pipeline.context import BuildContext, BuildRequest
+from gitserver.pipeline.profiles import load_profile
+from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +142,7 @@ def seeded_env(ctx: BuildContext, interpreter: HostInterpreter) -> Path:
     key = (ctx.request.stack, str(interpreter.path))
     template = _TEMPLATES.get(key)
     if template is None:
-        from gitserver.build.python import packages
+        from gitserver.buildpacks.python import packages
 
         template_root = Path(tempfile.mkdtemp(prefix="cedarbox-seeded-"))
         atexit.register(shutil.rmtree, template_root, True)

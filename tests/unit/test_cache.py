@@ -6,7 +6,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from gitserver.build.cache import SPARE, BuildCache, purge, recover
+from gitserver.pipeline.cache import SPARE, BuildCache, purge, recover
 from tests.conftest import entries_once_deleted, wait_for_spare
 
 

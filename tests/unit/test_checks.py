@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.errors import BuildError
-from gitserver.build.python.checks import check_build_paths, check_package_manager
+from gitserver.buildpacks.python.checks import check_build_paths, check_package_manager
+from gitserver.pipeline.errors import BuildError
 from tests.unit.buildctx_pkg import make_ctx
 
 

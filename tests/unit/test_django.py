@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.python import django, packages
-from gitserver.build.python.checks import check_package_manager
+from gitserver.buildpacks.python import django, packages
+from gitserver.buildpacks.python.checks import check_package_manager
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 from tests.unit.buildctx_pkg import (
     APP_WHEELS,
     TOOL_WHEELS,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.errors import BuildError
-from gitserver.build.python.hooks import run_hook
+from gitserver.buildpacks.python.hooks import run_hook
+from gitserver.pipeline.errors import BuildError
 from tests.unit.buildctx import make_context
 
 

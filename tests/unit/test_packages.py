@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import gitserver.build.python as python_pkg
-from gitserver.build.errors import BuildError
-from gitserver.build.python import packages
-from gitserver.build.python.checks import check_package_manager
-from gitserver.build.python.types import HostInterpreter
+import gitserver.buildpacks.python as python_pkg
+from gitserver.buildpacks.python import packages
+from gitserver.buildpacks.python.checks import check_package_manager
+from gitserver.buildpacks.python.types import HostInterpreter
+from gitserver.pipeline.errors import BuildError
 from tests.unit.buildctx_pkg import (
     TOOL_WHEELS,
     chosen,
@@ -39,9 +39,9 @@ needs_py27 = pytest.mark.skipif(PY27 is None, reason="no Python 2.7 on this host
 def relocations(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Stand in for runtime.make_relocatable (tested with runtime.py) and record its calls."""
     calls: list[Path] = []
-    fake = types.ModuleType("gitserver.build.python.runtime")
+    fake = types.ModuleType("gitserver.buildpacks.python.runtime")
     fake.make_relocatable = calls.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "gitserver.build.python.runtime", fake)
+    monkeypatch.setitem(sys.modules, "gitserver.buildpacks.python.runtime", fake)
     monkeypatch.setattr(python_pkg, "runtime", fake, raising=False)
     return calls
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.errors import BuildError
-from gitserver.build.procfile import parse_procfile
-from gitserver.build.slug import format_size, write_slug
-from gitserver.build.slugignore import SlugIgnore
+from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.procfile import parse_procfile
+from gitserver.pipeline.slug import format_size, write_slug
+from gitserver.pipeline.slugignore import SlugIgnore
 
 
 def test_parse_procfile_reads_types_in_order() -> None:

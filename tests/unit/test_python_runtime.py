@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.python import runtimes
-from gitserver.build.python.runtime import (
+from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python.runtime import (
     ENV_SUBDIR,
     RUNTIME_MARKER,
     install_python,
     make_relocatable,
 )
-from gitserver.build.python.types import ChosenPython, HostInterpreter
+from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from tests.unit.buildctx import make_context
 from tests.wheelhouse import build_wheel
 

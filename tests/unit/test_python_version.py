@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.errors import BuildError
-from gitserver.build.profiles import load_profile
-from gitserver.build.python import runtimes
-from gitserver.build.python.version import (
+from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python.version import (
     VersionRequest,
     catalog,
     choose_python,
@@ -30,7 +28,9 @@ from gitserver.build.python.version import (
     sticky_major,
     version_line,
 )
-from gitserver.build.report import BuildReport
+from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.profiles import load_profile
+from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
 from tests.unit.buildctx import make_context, step_lines
 

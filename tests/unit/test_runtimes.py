@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.python import runtimes
-from gitserver.build.python.runtimes import (
+from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python.runtimes import (
     RuntimeRegistrationError,
     add_runtime,
     find_interpreter,
@@ -29,7 +29,7 @@ from gitserver.build.python.runtimes import (
     probe_cache_path,
     remove_runtime,
 )
-from gitserver.build.python.types import ChosenPython, HostInterpreter
+from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.settings import Settings
 
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.slug import SlugWritten, write_slug
+from gitserver.pipeline.slug import SlugWritten, write_slug
 
 
 def tree(root: Path) -> dict[str, tuple[str, bytes | str]]:

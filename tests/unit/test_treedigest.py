@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.build.treedigest import tree, tree_digest
+from gitserver.pipeline.treedigest import tree, tree_digest
 
 
 @pytest.fixture

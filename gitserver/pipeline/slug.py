@@ -10,7 +10,7 @@ tar and Python's tarfile read them as one stream):
 
 A cached subtree rarely changes between builds, yet compressing its ~30 MB of Python
 environment was a third of a warm redeploy. So its compressed member is kept with the build
-cache, named by the digest of the subtree's entries (gitserver.build.treedigest: names, types,
+cache, named by the digest of the subtree's entries (gitserver.pipeline.treedigest: names, types,
 modes, owners, sizes, nanosecond mtimes, link targets), and the next slug reuses it verbatim
 while the digest is the same. Restoring the cache keeps the mtimes that make this possible.
 """
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from gitserver.build import treedigest
-from gitserver.build.slugignore import SlugIgnore
-from gitserver.build.treedigest import Entry
+from gitserver.pipeline import treedigest
+from gitserver.pipeline.slugignore import SlugIgnore
+from gitserver.pipeline.treedigest import Entry
 
 COMPRESS_LEVEL = 1  # fast: slugs are local, so time matters more than bytes
 _FORMAT = tarfile.PAX_FORMAT

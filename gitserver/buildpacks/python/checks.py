@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.python.types import PackageManager
+from gitserver.buildpacks.python.types import PackageManager
 from gitserver.output import printable
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 REQUIREMENTS = "requirements.txt"
 # Heroku-24's package-manager files and the tool each one means (for messages).

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitserver.build.python.types import ChosenPython, HostInterpreter
+from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.errors import CedarboxError
 from gitserver.settings import Settings
 

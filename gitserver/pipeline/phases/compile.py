@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitserver.build.buildpack import Buildpack
-from gitserver.build.context import BuildContext
+from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.context import BuildContext
 
 
 def compile(ctx: BuildContext, buildpack: Buildpack) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from gitserver.build.buildpack import Buildpack
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
+from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 NO_DETECT = "No default language could be detected for this app."
 

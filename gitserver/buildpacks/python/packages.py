@@ -19,10 +19,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.python.types import ChosenPython, PackageManager
-from gitserver.build.run import run_quiet, run_streamed
+from gitserver.buildpacks.python.types import ChosenPython, PackageManager
+from gitserver.pipeline.commands import run_quiet, run_streamed
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 ENV_SUBDIR = Path(".heroku") / "python"
 DECLARED = "requirements-declared.txt"
@@ -411,7 +411,7 @@ def _keep_declared(requirements: bytes, declared: Path) -> None:
     """2015: keep a copy of requirements.txt for the next build's stale-package check.
 
     An unchanged copy is left alone: its mtime is part of what lets the next slug reuse the
-    cached `.heroku` member (gitserver.build.slug).
+    cached `.heroku` member (gitserver.pipeline.slug).
     """
     with contextlib.suppress(OSError):
         if declared.read_bytes() == requirements:
@@ -422,9 +422,9 @@ def _keep_declared(requirements: bytes, declared: Path) -> None:
 def _make_relocatable(env_dir: Path) -> None:
     # Imported here: runtime.py is written alongside this module and imports packages' helpers.
     try:
-        from gitserver.build.python import runtime
+        from gitserver.buildpacks.python import runtime
     except ModuleNotFoundError as exc:
-        if exc.name != "gitserver.build.python.runtime":
+        if exc.name != "gitserver.buildpacks.python.runtime":
             raise
         return
     runtime.make_relocatable(env_dir)

@@ -19,12 +19,12 @@ import shutil
 import sys
 from pathlib import Path
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.python import runtimes
-from gitserver.build.python.types import ChosenPython, HostInterpreter
-from gitserver.build.run import run_quiet
+from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.output import printable
+from gitserver.pipeline.commands import run_quiet
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 ENV_SUBDIR = Path(".heroku") / "python"
 RUNTIME_MARKER = Path(".heroku") / "python-version"  # cedar-14: the installed runtime's name

@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.python import packages
-from gitserver.build.python.types import ChosenPython
-from gitserver.build.run import run_quiet, run_streamed
+from gitserver.buildpacks.python import packages
+from gitserver.buildpacks.python.types import ChosenPython
+from gitserver.pipeline.commands import run_quiet, run_streamed
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 MANAGE_PY = "manage.py"
 DISABLE_VAR = "DISABLE_COLLECTSTATIC"

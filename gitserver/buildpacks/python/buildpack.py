@@ -12,9 +12,17 @@ Each step lives in its own module and prints its own lines:
 
 from __future__ import annotations
 
-from gitserver.build.buildpack import ReleaseMetadata
-from gitserver.build.context import BuildContext
-from gitserver.build.python import cache_rules, checks, django, hooks, packages, runtime, version
+from gitserver.buildpacks.python import (
+    cache_rules,
+    checks,
+    django,
+    hooks,
+    packages,
+    runtime,
+    version,
+)
+from gitserver.pipeline.buildpack import ReleaseMetadata
+from gitserver.pipeline.context import BuildContext
 
 
 class PythonBuildpack:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gitserver.build.errors import BuildError
 from gitserver.output import printable
+from gitserver.pipeline.errors import BuildError
 
 _LINE = re.compile(r"^([A-Za-z0-9_-]+):\s*(.+)$")
 MAX_PROCESS_TYPES = 100

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.python import runtimes
-from gitserver.build.python.types import ChosenPython, HostInterpreter
+from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.output import printable
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 RUNTIME_TXT = "runtime.txt"
 PYTHON_VERSION_FILE = ".python-version"

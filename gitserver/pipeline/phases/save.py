@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from gitserver.build.cache import BuildCache
-from gitserver.build.context import BuildContext
-from gitserver.build.phases.export import MEMBERS
+from gitserver.pipeline.cache import BuildCache
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.phases.export import MEMBERS
 
 
 def save(ctx: BuildContext, cache: BuildCache) -> None:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitserver.build.cache import BuildCache
-from gitserver.build.context import BuildContext
+from gitserver.pipeline.cache import BuildCache
+from gitserver.pipeline.context import BuildContext
 
 
 def restore(ctx: BuildContext) -> BuildCache:

@@ -1,16 +1,16 @@
 """Export: compress the build directory into the slug and enforce the size limit.
 
 The subtrees the buildpack caches (`.heroku`) are compressed as slug members of their own,
-kept with the build cache and reused by the next build while unchanged (gitserver.build.slug).
+kept with the build cache and reused by the next build while unchanged (gitserver.pipeline.slug).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.slug import SlugWritten, format_size, write_slug
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.slug import SlugWritten, format_size, write_slug
 
 MEMBERS = "slug-members"  # the build cache's entry holding the cached subtrees' slug members
 

@@ -2,7 +2,7 @@
 
 Layout under the app's cache root:
     current/            the last good cache: its entries (`.heroku/`, ...), `metadata.json`,
-                        and `digests.json` (each entry's gitserver.build.treedigest)
+                        and `digests.json` (each entry's gitserver.pipeline.treedigest)
     spare-<digest>/     a copy of the current entry with that digest, ready for the next build
     spare-<digest>.partial  such a copy being made (its maker holds an flock on the root)
     staging-<id>/       what a successful build is committing
@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from gitserver import trash
-from gitserver.build import treedigest
+from gitserver.pipeline import treedigest
 
 METADATA = "metadata.json"
 DIGESTS = "digests.json"

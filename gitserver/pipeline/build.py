@@ -14,16 +14,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitserver.build.buildpack import Buildpack
-from gitserver.build.context import BuildContext, BuildRequest, build_environment
-from gitserver.build.errors import BuildError
-from gitserver.build.phases import compile as compile_phase
-from gitserver.build.phases import export, release, restore, save
-from gitserver.build.phases.detect import detect, print_no_detect
-from gitserver.build.profiles import StackProfile, load_profile
-from gitserver.build.python.buildpack import PythonBuildpack
-from gitserver.build.report import BuildReport
+from gitserver.buildpacks.python.buildpack import PythonBuildpack
 from gitserver.output import Output, printable
+from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.context import BuildContext, BuildRequest, build_environment
+from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.phases import compile as compile_phase
+from gitserver.pipeline.phases import export, release, restore, save
+from gitserver.pipeline.phases.detect import detect, print_no_detect
+from gitserver.pipeline.profiles import StackProfile, load_profile
+from gitserver.pipeline.report import BuildReport
 
 BUILDPACKS: tuple[Buildpack, ...] = (PythonBuildpack(),)
 MAX_SHOWN_SUBMODULES = 10

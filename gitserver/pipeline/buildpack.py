@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from gitserver.build.context import BuildContext
+from gitserver.pipeline.context import BuildContext
 
 
 @dataclass(frozen=True)

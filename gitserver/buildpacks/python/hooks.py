@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.run import run_streamed
+from gitserver.pipeline.commands import run_streamed
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 
 def run_hook(ctx: BuildContext, name: str) -> None:

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gitserver.build.cache import BuildCache
-from gitserver.build.profiles import StackProfile
-from gitserver.build.report import BuildReport
 from gitserver.output import Output
+from gitserver.pipeline.cache import BuildCache
+from gitserver.pipeline.profiles import StackProfile
+from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
 
 
@@ -22,7 +22,7 @@ class BuildRequest:
     app: str
     stack: str
     build_dir: Path  # the exported source; compiled in place, becomes the slug
-    cache_root: Path | None  # the app's cache (gitserver.build.cache); None: keep none
+    cache_root: Path | None  # the app's cache (gitserver.pipeline.cache); None: keep none
     env_dir: Path  # config vars as files, one per variable
     slug_path: Path | None  # where the slug goes (None: `cedarbox build` without --slug)
     source_version: str

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import hashlib
 
-from gitserver.build.cache import BuildCache
-from gitserver.build.context import BuildContext
-from gitserver.build.python import packages
-from gitserver.build.python.types import ChosenPython, PackageManager
+from gitserver.buildpacks.python import packages
+from gitserver.buildpacks.python.types import ChosenPython, PackageManager
+from gitserver.pipeline.cache import BuildCache
+from gitserver.pipeline.context import BuildContext
 
 CACHED = ".heroku"
 

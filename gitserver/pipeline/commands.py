@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
 
 LineSink = Callable[[str], None]
 

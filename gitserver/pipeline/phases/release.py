@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from gitserver.build.buildpack import Buildpack
-from gitserver.build.context import BuildContext
-from gitserver.build.errors import BuildError
-from gitserver.build.procfile import parse_procfile
+from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.context import BuildContext
+from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.procfile import parse_procfile
 
 
 @dataclass(frozen=True)

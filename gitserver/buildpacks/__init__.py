@@ -1,0 +1,1 @@
+"""Buildpacks behind the pipeline's interface (gitserver.pipeline.buildpack)."""
