@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from gitserver.errors import AddonFailed, AddonNotFound, UsageError
 from gitserver.output import Output
 from gitserver.platform import Platform, current_user
-from gitserver.store import Addon, Release
+from gitserver.records import Addon, Release
 
 if TYPE_CHECKING:
     from gitserver.postgres import ManagedCluster

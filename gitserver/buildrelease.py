@@ -18,15 +18,16 @@ from pathlib import Path
 
 from gitserver import trash
 from gitserver.addons import announce, provision_requested
+from gitserver.applog import AppLog
+from gitserver.buildpacks import load_buildpacks
 from gitserver.errors import AddonFailed, BuildFailed, CedarboxError, ReleaseFailed
 from gitserver.output import Output, printable
 from gitserver.pipeline.build import BuildResult, run_build
 from gitserver.pipeline.context import BuildRequest
 from gitserver.platform import Platform, current_user
+from gitserver.records import App, Release
 from gitserver.runner import releasedirs
-from gitserver.runner.logs import AppLog
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
-from gitserver.store import App, Release
 
 # A build's scratch directory is DATA/work/<app>.build-XXXX: app names have no dots, so the
 # prefix names exactly one app.
@@ -95,7 +96,7 @@ def _build(
             sticky_runtime=sticky,
             submodules=submodule_paths(Path.cwd(), sha),
         )
-        return request, run_build(request, out)
+        return request, run_build(request, out, load_buildpacks(platform.settings.buildpacks))
 
 
 def _record(platform: Platform, request: BuildRequest, result: BuildResult, out: Output) -> Release:

@@ -15,8 +15,8 @@ from gitserver import __version__
 from gitserver.configvars import parse_assignments
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
+from gitserver.records import Addon, App, DynoRecord, Release
 from gitserver.settings import STACKS, Settings
-from gitserver.store import Addon, App, DynoRecord, Release
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 _COMMANDS: dict[str, Handler] = {}
@@ -573,7 +573,7 @@ def _ps_stop(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("logs")
 def _logs(args: argparse.Namespace, settings: Settings) -> int:
-    from gitserver.runner.logs import LogFilter, follow, last_lines
+    from gitserver.applog import LogFilter, follow, last_lines
 
     platform = Platform.open(settings)
     path = platform.data.log(platform.get_app(args.app).name)

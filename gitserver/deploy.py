@@ -20,7 +20,7 @@ from gitserver.output import Output
 from gitserver.pipeline.profiles import load_profile
 from gitserver.platform import Platform
 from gitserver.receive.refs import RefUpdate
-from gitserver.store import Release
+from gitserver.records import Release
 
 
 def deploy(

@@ -9,6 +9,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from gitserver.buildpacks import load_buildpacks
 from gitserver.datadir import DataDir
 from gitserver.errors import UsageError
 from gitserver.output import Output
@@ -48,7 +49,7 @@ def build_directory(
         )
         for line in load_profile(request.stack).start_lines:
             out.line(line)
-        result = run_build(request, out)
+        result = run_build(request, out, load_buildpacks(settings.buildpacks))
     if report is not None:
         report.write_text(json.dumps(result.report.to_json(), indent=2) + "\n")
     return result

@@ -12,17 +12,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitserver import repos
+from gitserver import formation, repos
+from gitserver.applog import AppLog
 from gitserver.appnames import generate_app_name, validate_app_name
 from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
 from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound
 from gitserver.pipeline import cache
-from gitserver.runner import formation
-from gitserver.runner.logs import AppLog
-from gitserver.runner.serverinfo import ServerRecord, running_server
+from gitserver.records import App, DynoRecord, Release
+from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
-from gitserver.store import App, DynoRecord, Release, Store
+from gitserver.store import Store
 
 
 @dataclass

@@ -78,6 +78,8 @@ class Settings:
     postgres_admin_url: str = ""
     # "off" disables the managed cluster (add-ons then fall back to SQLite); "auto" uses it.
     postgres: str = "auto"
+    # The buildpacks a build detects with, in order, as `module:Class` names.
+    buildpacks: str = "gitserver.buildpacks.python.buildpack:PythonBuildpack"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -12,10 +12,11 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 from gitserver.errors import AppExists, AppNotFound
+from gitserver.records import Addon, App, Build, DynoRecord, DynoRequest, Release
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -102,81 +103,6 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX dynos_by_app ON dynos(app, name);
     """,
 )
-
-
-@dataclass(frozen=True)
-class App:
-    name: str
-    stack: str
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Addon:
-    app: str
-    name: str  # e.g. "postgresql-cubic-12345"
-    service: str  # e.g. "heroku-postgresql"
-    plan: str  # e.g. "hobby-dev"
-    provider: str  # what really serves it: "sqlite", "postgresql"
-    config_var: str  # e.g. "DATABASE_URL"
-    created_at: float
-
-
-@dataclass(frozen=True)
-class Build:
-    id: str
-    app: str
-    status: str  # "pending", "succeeded" or "failed"
-    source_version: str
-    stack: str
-    started_at: float
-    finished_at: float | None
-    failure_code: str | None
-    release_version: int | None
-    python_runtime: str | None  # e.g. "python-3.12.14": the next build's sticky default
-
-
-@dataclass(frozen=True)
-class Release:
-    app: str
-    version: int
-    description: str
-    build_id: str | None
-    slug: str | None
-    config: dict[str, str]
-    process_types: dict[str, str]
-    created_at: float
-    user: str = ""
-    slug_pruned: bool = False  # its slug file was removed by the retention setting
-
-
-@dataclass(frozen=True)
-class DynoRecord:
-    """One dyno as `ps` shows it. `owner` is "supervisor" (formation) or "run" (one-off)."""
-
-    id: str
-    app: str
-    name: str  # "web.1", "run.4821"
-    type: str
-    release_version: int
-    state: str  # "starting", "up", "crashed" or "down" (being stopped)
-    since: float
-    command: str
-    pid: int | None
-    proc_start: int | None  # the kernel's start time of pid: tells a reused pid apart
-    port: int | None
-    restarts: int
-    owner: str
-    detail: str = ""  # why it is crashed or down, in words
-
-
-@dataclass(frozen=True)
-class DynoRequest:
-    id: int
-    app: str
-    action: str  # "restart" or "stop"
-    target: str  # "" (every dyno), a process type, or a dyno name
-    created_at: float
 
 
 class Store:

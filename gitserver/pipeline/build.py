@@ -11,10 +11,10 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gitserver.buildpacks.python.buildpack import PythonBuildpack
 from gitserver.output import Output, printable
 from gitserver.pipeline.buildpack import Buildpack
 from gitserver.pipeline.context import BuildContext, BuildRequest, build_environment
@@ -25,7 +25,6 @@ from gitserver.pipeline.phases.detect import detect, print_no_detect
 from gitserver.pipeline.profiles import StackProfile, load_profile
 from gitserver.pipeline.report import BuildReport
 
-BUILDPACKS: tuple[Buildpack, ...] = (PythonBuildpack(),)
 MAX_SHOWN_SUBMODULES = 10
 
 
@@ -52,7 +51,7 @@ class BuildResult:
         out.line()
 
 
-def run_build(request: BuildRequest, out: Output) -> BuildResult:
+def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack]) -> BuildResult:
     """Run every phase; return a result whose report says how it went.
 
     The caller has printed the profile's `start_lines` already. Scratch space is made beside the
@@ -82,7 +81,7 @@ def run_build(request: BuildRequest, out: Output) -> BuildResult:
         phase = "detect"
         try:
             with report.phase("detect"):
-                buildpack = detect(ctx, BUILDPACKS)
+                buildpack = detect(ctx, buildpacks)
             phase = "compile"
             with report.phase("restore"):
                 cache = restore.restore(ctx)

@@ -86,7 +86,7 @@ def _settings(env: dict[str, str], data_dir: Path) -> Settings:
     settings = Settings.from_env(env, data_dir=data_dir)
     if not settings.public_url:
         from gitserver.datadir import DataDir
-        from gitserver.runner.serverinfo import running_server
+        from gitserver.serverinfo import running_server
 
         server = running_server(DataDir(data_dir).server_record)
         if server is not None:

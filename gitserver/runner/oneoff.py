@@ -20,13 +20,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from gitserver.applog import AppLog
 from gitserver.errors import ReleaseNotFound, UsageError
 from gitserver.platform import Platform
+from gitserver.processes import exit_status, free_port, signal_group, start_time
+from gitserver.records import DynoRecord
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
-from gitserver.runner.logs import AppLog
-from gitserver.runner.processes import exit_status, free_port, signal_group, start_time
-from gitserver.store import DynoRecord
 
 # The caller's terminal settings reach the one-off (Heroku's `run` passes TERM, COLUMNS, LINES).
 TERMINAL_VARS = ("TERM", "COLUMNS", "LINES")

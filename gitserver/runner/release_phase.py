@@ -22,13 +22,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitserver.applog import AppLog
 from gitserver.errors import ReleaseFailed
 from gitserver.output import Output
+from gitserver.processes import exit_status, signal_group, spawn, start_time
+from gitserver.records import DynoRecord
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
-from gitserver.runner.logs import AppLog
-from gitserver.runner.processes import exit_status, signal_group, spawn, start_time
-from gitserver.store import DynoRecord, Store
+from gitserver.store import Store
 
 
 @dataclass(frozen=True)

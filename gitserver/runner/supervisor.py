@@ -37,13 +37,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitserver import trash
+from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
 from gitserver.errors import CedarboxError
-from gitserver.runner import releasedirs
-from gitserver.runner.environment import dyno_argv, dyno_environment
-from gitserver.runner.formation import DynoSpec, desired_dynos, restart_delay, target_matches
-from gitserver.runner.logs import AppLog
-from gitserver.runner.processes import (
+from gitserver.formation import DynoSpec, desired_dynos, restart_delay, target_matches
+from gitserver.processes import (
     accepts,
     exit_status,
     free_port,
@@ -53,8 +51,11 @@ from gitserver.runner.processes import (
     spawn,
     start_time,
 )
+from gitserver.records import DynoRecord, DynoRequest, Release
+from gitserver.runner import releasedirs
+from gitserver.runner.environment import dyno_argv, dyno_environment
 from gitserver.settings import Settings
-from gitserver.store import DynoRecord, DynoRequest, Release, Store
+from gitserver.store import Store
 
 OWNER = "supervisor"
 FAST_TICK = 0.05  # while something boots or stops

@@ -17,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from gitserver.applog import LogFilter, last_lines
+from gitserver.formation import quantities
 from gitserver.output import Output
 from gitserver.platform import Platform
-from gitserver.runner.formation import quantities
-from gitserver.runner.logs import LogFilter, last_lines
-from gitserver.runner.processes import is_same_process
-from gitserver.runner.serverinfo import ServerRecord, running_server
-from gitserver.store import DynoRecord, Release, Store
+from gitserver.processes import is_same_process
+from gitserver.records import DynoRecord, Release
+from gitserver.serverinfo import ServerRecord, running_server
+from gitserver.store import Store
 
 POLL = 0.1
 # Beyond the boot timeout: time for the supervisor to notice the release and unpack its slug.

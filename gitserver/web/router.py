@@ -19,9 +19,9 @@ from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler
 from typing import BinaryIO
 
+from gitserver.applog import AppLog
 from gitserver.appnames import validate_app_name
 from gitserver.errors import InvalidAppName
-from gitserver.runner.logs import AppLog
 from gitserver.runner.supervisor import Route, Routes, Supervisor
 from gitserver.web.chunked import iter_chunked, iter_sized
 

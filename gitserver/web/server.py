@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from gitserver import addons
+from gitserver import addons, serverinfo
 from gitserver.errors import (
     AppNotFound,
     AuthRequired,
@@ -29,7 +29,6 @@ from gitserver.errors import (
     UsageError,
 )
 from gitserver.platform import Platform
-from gitserver.runner import serverinfo
 from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
 from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend

@@ -10,8 +10,8 @@ import pytest
 from gitserver import addons, postgres
 from gitserver.errors import UsageError
 from gitserver.platform import Platform
+from gitserver.records import Addon
 from gitserver.settings import Settings
-from gitserver.store import Addon
 
 
 def _platform(tmp_path: Path, **settings: str) -> Platform:

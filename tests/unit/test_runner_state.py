@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from gitserver import serverinfo
 from gitserver.errors import ServerRunning
-from gitserver.runner import serverinfo
-from gitserver.runner.processes import start_time
-from gitserver.store import MIGRATIONS, DynoRecord, Store
+from gitserver.processes import start_time
+from gitserver.records import DynoRecord
+from gitserver.store import MIGRATIONS, Store
 
 
 def dyno(name: str, **changes: object) -> DynoRecord:

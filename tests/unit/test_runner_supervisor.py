@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gitserver.pipeline.slug import write_slug
-from gitserver.runner.processes import group_members
+from gitserver.processes import group_members
 from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
 from gitserver.store import Store

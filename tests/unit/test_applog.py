@@ -6,7 +6,7 @@ import re
 import threading
 from pathlib import Path
 
-from gitserver.runner.logs import AppLog, LogFilter, follow, format_lines, last_lines
+from gitserver.applog import AppLog, LogFilter, follow, format_lines, last_lines
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00"
 

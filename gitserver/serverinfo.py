@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from gitserver.errors import ServerRunning
-from gitserver.runner.processes import is_same_process, start_time
+from gitserver.processes import is_same_process, start_time
 
 
 @dataclass(frozen=True)

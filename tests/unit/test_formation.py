@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gitserver.errors import InvalidFormation
-from gitserver.runner.formation import (
+from gitserver.formation import (
     DynoSpec,
     apply_scale,
     check_target,
