@@ -121,6 +121,21 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
+    def change_token(self) -> object:
+        """A value that changes whenever anyone writes the state (compare two with `!=`).
+
+        SQLite in WAL mode appends every commit to `<db>-wal` and checkpoints into the file
+        itself, so the two files' mtimes and sizes change with every write, by any process.
+        """
+        token = []
+        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
+            try:
+                st = path.stat()
+                token.append((st.st_mtime_ns, st.st_size))
+            except FileNotFoundError:
+                token.append((0, 0))
+        return tuple(token)
+
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         self._db.execute("BEGIN IMMEDIATE")

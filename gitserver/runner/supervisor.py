@@ -221,6 +221,7 @@ class Supervisor:
         a dyno boots or stops."""
         next_tick = 0.0
         seen = None
+        store = self._require_store()
         while not self._halt.is_set():
             now = self.clock()
             busy = self.stopping or any(
@@ -228,26 +229,15 @@ class Supervisor:
                 or (d.proc is None and d.retry_at is not None and d.retry_at <= now)
                 for d in self._dynos()
             )
-            if busy or now >= next_tick or self._db_signature() != seen:
+            if busy or now >= next_tick or store.change_token() != seen:
                 try:
                     self.tick()
                 except Exception as exc:  # noqa: BLE001 - the loop must outlive any bad tick
                     self._log_internal(exc)
                 next_tick = self.clock() + self.settings.reconcile_interval
-                seen = self._db_signature()  # after the tick: its own writes change it too
+                seen = store.change_token()  # after the tick: its own writes change it too
             self._wake.wait(FAST_TICK)
             self._wake.clear()
-
-    def _db_signature(self) -> tuple[tuple[int, int], ...]:
-        """Changes whenever anyone writes the database (WAL mode appends to state.db-wal)."""
-        signature = []
-        for path in (self.data.database, self.data.database.with_name("state.db-wal")):
-            try:
-                st = path.stat()
-                signature.append((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                signature.append((0, 0))
-        return tuple(signature)
 
     # Router ------------------------------------------------------------------------------
 
