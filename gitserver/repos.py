@@ -34,11 +34,12 @@ def create_repo(path: Path, *, app: str, data_dir: Path) -> None:
     """Create a bare repository whose HEAD names `main`, with our hooks installed."""
     # Imported here: the pre-receive hook imports this module (through gitserver.platform)
     # but never creates a repository, and dulwich would cost its first line ~35 ms.
+    from dulwich.refs import Ref
     from dulwich.repo import Repo
 
     path.parent.mkdir(parents=True, exist_ok=True)
     repo = Repo.init_bare(str(path), mkdir=True)
-    repo.refs.set_symbolic_ref(b"HEAD", b"refs/heads/main")
+    repo.refs.set_symbolic_ref(Ref(b"HEAD"), Ref(b"refs/heads/main"))
     config = repo.get_config()
     for (section, key), value in _GIT_CONFIG.items():
         config.set(section, key, value)

@@ -55,16 +55,18 @@ def run_streamed(
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         start_new_session=True,
     )
-    sinks = {proc.stdout: on_line}
+    streams = [(proc.stdout, on_line)]
     if not merge_stderr:
-        sinks[proc.stderr] = on_stderr or on_line
+        streams.append((proc.stderr, on_stderr or on_line))
     selector = selectors.DefaultSelector()
-    pending: dict[object, bytes] = {}
-    for stream in sinks:
+    sinks: dict[int, LineSink] = {}  # by file descriptor
+    pending: dict[int, bytes] = {}
+    for stream, sink in streams:
         assert stream is not None
         os.set_blocking(stream.fileno(), False)
         selector.register(stream, selectors.EVENT_READ)
-        pending[stream] = b""
+        sinks[stream.fileno()] = sink
+        pending[stream.fileno()] = b""
     try:
         while selector.get_map():
             remaining = ctx.remaining()
@@ -75,13 +77,13 @@ def run_streamed(
                 data = os.read(key.fd, 65536)
                 if not data:
                     selector.unregister(key.fileobj)
-                    if pending[key.fileobj]:
-                        sinks[key.fileobj](_decode(pending[key.fileobj]))
+                    if pending[key.fd]:
+                        sinks[key.fd](_decode(pending[key.fd]))
                     continue
-                lines = (pending[key.fileobj] + data).split(b"\n")
-                pending[key.fileobj] = lines.pop()
+                lines = (pending[key.fd] + data).split(b"\n")
+                pending[key.fd] = lines.pop()
                 for line in lines:
-                    sinks[key.fileobj](_decode(line))
+                    sinks[key.fd](_decode(line))
         while True:
             try:
                 return proc.wait(timeout=max(ctx.remaining(), 0.01))
@@ -93,8 +95,9 @@ def run_streamed(
         raise
     finally:
         selector.close()
-        for stream in sinks:
-            stream.close()  # type: ignore[union-attr]
+        for stream, _ in streams:
+            if stream is not None:
+                stream.close()
 
 
 def run_quiet(

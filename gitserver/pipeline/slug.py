@@ -25,14 +25,14 @@ import tarfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from gitserver.pipeline import treedigest
 from gitserver.pipeline.slugignore import SlugIgnore
 from gitserver.pipeline.treedigest import Entry
 
 COMPRESS_LEVEL = 1  # fast: slugs are local, so time matters more than bytes
-_FORMAT = tarfile.PAX_FORMAT
+_FORMAT: Literal[0, 1, 2] = tarfile.PAX_FORMAT
 _BLOCK = tarfile.BLOCKSIZE
 _END_OF_ARCHIVE = b"\0" * (2 * _BLOCK)
 _MEMBER_SUFFIX = ".gz"
@@ -160,7 +160,7 @@ def _write_member(out: BinaryIO, entries: list[Entry]) -> None:
                 gz.write(b"\0" * (-info.size % _BLOCK))
 
 
-def _copy_data(path: str, size: int, out: BinaryIO) -> None:
+def _copy_data(path: str, size: int, out: gzip.GzipFile) -> None:
     with open(path, "rb") as f:
         left = size
         while left:
