@@ -3,7 +3,7 @@
 heroku-24 wants exactly one of requirements.txt / Pipfile.lock / poetry.lock / uv.lock;
 cedarbox installs with pip, so the other three are recognised and refused with a plain
 "not supported yet". cedar-14 wants requirements.txt, and turns a setup.py-only app into
-`-e .`. The file list and the setup.py rule are data in the stack profile's `"pip"` object.
+`-e .`. The file list and the setup.py rule are data: the stack rules' `pip` section (rules.py).
 
 The paths the buildpack writes to (`.heroku`, `.profile.d/python.sh`, …) must not be symlinks
 in the pushed tree (heroku-reference has no such rule: Heroku builds in a throwaway container,

@@ -1,6 +1,6 @@
 """Django: collectstatic during compile, and the Postgres add-on in release metadata (§7).
 
-Texts, filters and rules come from the stack profile's `"django"` object. As Heroku's
+Texts, filters and rules are the stack rules' `django` section (rules.py). As Heroku's
 buildpack does (its `sub_env`), collectstatic runs with the app's config vars exported, so
 settings that read e.g. SECRET_KEY from the environment work at build time.
 """

@@ -1,7 +1,7 @@
 """Which host interpreter a build uses: the policy over what discovery (runtimes.py) found.
 
 The exact version if present, else the newest patch of the same major; the nearest major
-only where a stack allows it and the settings ask for it (see docs/architecture.md).
+only where a stack allows it and the settings ask for it.
 """
 
 from __future__ import annotations
