@@ -33,6 +33,7 @@ from bench import (
     first_line,
     first_response,
     format_value,
+    pip_step,
     receive,
     warm_redeploy,
 )
@@ -44,6 +45,7 @@ BENCHMARKS: list[Benchmark] = [
     first_response.BENCHMARK,
     concurrency.BENCHMARK,
     first_line.BENCHMARK,
+    pip_step.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

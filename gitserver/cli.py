@@ -648,7 +648,7 @@ def _runtimes(args: argparse.Namespace, settings: Settings) -> int:
 
 @command("runtimes:add")
 def _runtimes_add(args: argparse.Namespace, settings: Settings) -> int:
-    from gitserver.buildpacks.python.runtimes import add_runtime
+    from gitserver.buildpacks.python.registry import add_runtime
 
     runtime = add_runtime(settings, args.version, args.path)
     print(f"Registered Python {runtime.version} at {runtime.path}")

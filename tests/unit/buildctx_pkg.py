@@ -142,15 +142,15 @@ def seeded_env(ctx: BuildContext, interpreter: HostInterpreter) -> Path:
     key = (ctx.request.stack, str(interpreter.path))
     template = _TEMPLATES.get(key)
     if template is None:
-        from gitserver.buildpacks.python import packages
+        from gitserver.buildpacks.python import tools
 
         template_root = Path(tempfile.mkdtemp(prefix="cedarbox-seeded-"))
         atexit.register(shutil.rmtree, template_root, True)
         tctx = make_ctx(template_root, ctx.request.stack)
         env_dir = make_env(tctx, interpreter)
         python = chosen(interpreter)
-        plan = packages.plan_tools(tctx, python)
-        packages._install_tools(tctx, python, plan, env_dir)
+        plan = tools.plan_tools(tctx, python)
+        tools.install_tools(tctx, python, plan, env_dir)
         template = env_dir
         _TEMPLATES[key] = template
     dest = ctx.build_dir / ENV

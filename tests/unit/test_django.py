@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.buildpacks.python import django, packages
+from gitserver.buildpacks.python import django, packages, sitepackages
 from gitserver.buildpacks.python.checks import check_package_manager
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
@@ -58,7 +58,7 @@ def django_app(
     )
     env_dir = make_env(ctx, current_interpreter())
     if fake_django:
-        site = packages.site_packages(env_dir)
+        site = sitepackages.site_packages(env_dir)
         assert site is not None
         (site / "django").mkdir()
         (site / "django" / "__init__.py").write_text("")
@@ -94,7 +94,7 @@ def test_find_manage_py_depth_and_order(tmp_path: Path) -> None:
 def test_addons_heroku_24_need_root_manage_py_django_and_psycopg2(tmp_path: Path) -> None:
     ctx = django_app(tmp_path)
     assert django.addons(ctx) == []  # no psycopg2
-    site = packages.site_packages(ctx.build_dir / ".heroku/python")
+    site = sitepackages.site_packages(ctx.build_dir / ".heroku/python")
     assert site is not None
     (site / "psycopg2").mkdir()
     (site / "psycopg2" / "__init__.py").write_text("")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python import probes
 from gitserver.buildpacks.python.runtime import (
     ENV_SUBDIR,
     RUNTIME_MARKER,
@@ -32,7 +32,7 @@ PRINT_PREFIX = "import sys\ndef main():\n    sys.stdout.write(sys.prefix + '\\n'
 
 
 def host(version: str) -> HostInterpreter:
-    found = runtimes.probe(PYENV / version / "bin" / "python", origin="pyenv")
+    found = probes.probe(PYENV / version / "bin" / "python", origin="pyenv")
     if found is None:
         pytest.skip(f"needs pyenv {version}")
     return found

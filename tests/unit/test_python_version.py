@@ -12,30 +12,37 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.buildpacks.python import runtimes
-from gitserver.buildpacks.python.version import (
+from gitserver.buildpacks.python import probes, registry, runtimes, selection
+from gitserver.buildpacks.python.resolution import (
     VersionRequest,
-    catalog,
-    choose_python,
-    decode_version_file,
-    parse_pipfile_lock,
-    parse_python_version_file,
-    parse_runtime_txt,
     request_python_version,
     request_runtime,
     resolve_python_version,
     runtime_not_available,
-    sticky_major,
     version_line,
 )
+from gitserver.buildpacks.python.rules import (
+    RuntimeCatalogRules,
+    VersionFileRules,
+    load_rules,
+)
+from gitserver.buildpacks.python.types import HostInterpreter
+from gitserver.buildpacks.python.version import choose_python
+from gitserver.buildpacks.python.versionfiles import (
+    decode_version_file,
+    parse_pipfile_lock,
+    parse_python_version_file,
+    parse_runtime_txt,
+    sticky_major,
+)
 from gitserver.pipeline.errors import BuildError
-from gitserver.pipeline.profiles import load_profile
 from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
 from tests.unit.buildctx import make_context, step_lines
 
-H24 = load_profile("heroku-24").python
-C14 = load_profile("cedar-14").python
+H24 = load_rules("heroku-24").python
+C14 = load_rules("cedar-14").python
+assert isinstance(H24, VersionFileRules) and isinstance(C14, RuntimeCatalogRules)
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> Path:
@@ -66,7 +73,7 @@ def resolve(version: str, source: str = ".python-version") -> tuple[str, list[st
     return resolved.version, [w.summary for w in resolved.warnings]
 
 
-def host_has(version: str) -> runtimes.HostInterpreter | None:
+def host_has(version: str) -> HostInterpreter | None:
     found = runtimes.list_runtimes(Settings(data_dir=Path("/nonexistent-cedarbox")))
     return next((i for i in found if i.version == version and i.origin == "pyenv"), None)
 
@@ -409,7 +416,7 @@ def test_sticky_errors_speak_of_the_cached_version() -> None:
 
 
 def test_cedar_catalog() -> None:
-    assert catalog(C14) == [
+    assert list(C14.catalog.names) == [
         "python-2.7.9",
         "python-3.4.2",
         "python-2.7.10",
@@ -470,9 +477,9 @@ def test_choose_same_major_prints_the_honest_line(tmp_path: Path) -> None:
 
 def test_choose_default_falls_back_to_newest_host_major(tmp_path: Path) -> None:
     host = runtimes.list_runtimes(Settings(data_dir=tmp_path / "probe"))
-    if runtimes.find_interpreter(host, "3.14.7") is not None:
+    if selection.find_interpreter(host, "3.14.7") is not None:
         pytest.skip("this host has Python 3.14: no fallback to show")
-    newest = runtimes.newest_of_majors(host, H24["latest_patches"])
+    newest = selection.newest_of_majors(host, H24.latest_patches)
     assert newest is not None
     ctx = make_context(tmp_path, files={"requirements.txt": ""})
     chosen = choose_python(ctx)
@@ -510,7 +517,7 @@ def test_choose_sticky_major(tmp_path: Path) -> None:
 
 def test_choose_explicit_major_missing_on_host_fails(tmp_path: Path) -> None:
     host = runtimes.list_runtimes(Settings(data_dir=tmp_path / "probe"))
-    if runtimes.find_interpreter(host, "3.14.7") is not None:
+    if selection.find_interpreter(host, "3.14.7") is not None:
         pytest.skip("this host has Python 3.14")
     ctx = make_context(tmp_path, files={".python-version": "3.14\n"})
     exc = failure(choose_python, ctx)
@@ -524,11 +531,11 @@ def test_choose_explicit_major_missing_on_host_fails(tmp_path: Path) -> None:
 
 def test_choose_exact_version_from_the_registry(tmp_path: Path) -> None:
     system = Path("/usr/bin/python3.11")
-    found = runtimes.probe(system) if system.exists() else None
+    found = probes.probe(system) if system.exists() else None
     if found is None:
         pytest.skip("needs /usr/bin/python3.11")
     data = tmp_path / "data"
-    runtimes.add_runtime(Settings(data_dir=data), found.version, system)
+    registry.add_runtime(Settings(data_dir=data), found.version, system)
     ctx = make_context(tmp_path, files={"runtime.txt": f"python-{found.version}"}, data_dir=data)
     chosen = choose_python(ctx)
     assert chosen.interpreter.path == system and chosen.interpreter.origin == "registry"
@@ -603,7 +610,7 @@ def test_cedar_runtime_not_in_catalog(tmp_path: Path) -> None:
 
 def test_cedar_major_missing_on_host_and_nearest_major(tmp_path: Path) -> None:
     host = runtimes.list_runtimes(Settings(data_dir=tmp_path / "probe"))
-    if runtimes.find_interpreter(host, "3.4.2") is not None or host_has("3.6.15") is None:
+    if selection.find_interpreter(host, "3.4.2") is not None or host_has("3.6.15") is None:
         pytest.skip("needs a host without Python 3.4 and with pyenv 3.6.15")
     files = {"requirements.txt": "", "runtime.txt": "python-3.4.2"}
     ctx = make_context(tmp_path / "a", stack="cedar-14", files=files)
@@ -618,7 +625,7 @@ def test_cedar_major_missing_on_host_and_nearest_major(tmp_path: Path) -> None:
     ctx = make_context(tmp_path / "b", stack="cedar-14", files=files, nearest_major=True)
     chosen = choose_python(ctx)
     assert (chosen.version, chosen.interpreter.version) == ("3.4.2", "3.6.15")
-    assert runtimes.host_note(chosen) == (
+    assert selection.host_note(chosen) == (
         "Heroku would install Python 3.4.2; this host has no Python 3.4, so this build uses "
         "Python 3.6.15."
     )
@@ -626,7 +633,7 @@ def test_cedar_major_missing_on_host_and_nearest_major(tmp_path: Path) -> None:
 
 def test_nearest_major_is_off_for_heroku_24(tmp_path: Path) -> None:
     host = runtimes.list_runtimes(Settings(data_dir=tmp_path / "probe"))
-    if runtimes.find_interpreter(host, "3.14.7") is not None:
+    if selection.find_interpreter(host, "3.14.7") is not None:
         pytest.skip("this host has Python 3.14")
     ctx = make_context(tmp_path, files={".python-version": "3.14"}, nearest_major=True)
     assert failure(choose_python, ctx).code == "RUNTIME_MISSING_ON_HOST"

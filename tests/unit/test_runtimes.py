@@ -15,19 +15,21 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.buildpacks.python import runtimes
-from gitserver.buildpacks.python.runtimes import (
+from gitserver.buildpacks.python import probes
+from gitserver.buildpacks.python.probes import probe, probe_cache_path
+from gitserver.buildpacks.python.registry import (
     RuntimeRegistrationError,
     add_runtime,
+    remove_runtime,
+)
+from gitserver.buildpacks.python.runtimes import list_runtimes
+from gitserver.buildpacks.python.selection import (
+    describe,
     find_interpreter,
     host_note,
-    list_runtimes,
     nearest_major,
     newest_of_majors,
     newest_pypy,
-    probe,
-    probe_cache_path,
-    remove_runtime,
 )
 from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.settings import Settings
@@ -75,12 +77,12 @@ def test_probe_reports_version_and_caches_per_process() -> None:
     path = pyenv_python("3.12.1")
     found = probe(path, origin="pyenv")
     assert found == HostInterpreter(path=path, version="3.12.1", origin="pyenv")
-    key = next(k for k in runtimes._probed if k[0] == str(path))
-    runtimes._probed[key] = ("cpython", "9.9.9", "-")  # a cached answer is not re-run
+    key = next(k for k in probes._probed if k[0] == str(path))
+    probes._probed[key] = ("cpython", "9.9.9", "-")  # a cached answer is not re-run
     try:
         assert probe(path) is not None and probe(path).version == "9.9.9"  # type: ignore[union-attr]
     finally:
-        del runtimes._probed[key]
+        del probes._probed[key]
     assert probe(path).version == "3.12.1"  # type: ignore[union-attr]
 
 
@@ -164,7 +166,7 @@ def new_process(monkeypatch: pytest.MonkeyPatch) -> Callable[[], None]:
     """Forget this process's probes, as a new push's hook process starts without them."""
 
     def forget() -> None:
-        monkeypatch.setattr(runtimes, "_probed", {})
+        monkeypatch.setattr(probes, "_probed", {})
 
     forget()
     return forget
@@ -274,7 +276,7 @@ def test_a_timed_out_probe_is_not_saved(
     new_process: Callable[[], None],
     probe_runs: list[str],
 ) -> None:
-    monkeypatch.setattr(runtimes, "_PROBE_TIMEOUT", 0.2)
+    monkeypatch.setattr(probes, "_PROBE_TIMEOUT", 0.2)
     settings = Settings(data_dir=tmp_path / "data")
     python = tmp_path / "python"
     python.write_text("#!/bin/sh\nexec sleep 30\n")  # a Python too busy to answer, say
@@ -307,7 +309,7 @@ def test_a_corrupt_probe_cache_counts_as_empty(
     settings = Settings(data_dir=tmp_path / "data")
     python = fake_python(tmp_path / "python", "cpython 3.12.1 -")
     register(settings, python)
-    stamp = list(runtimes._stamp(python.stat()))
+    stamp = list(probes._stamp(python.stat()))
     content = content.replace(b"PATH", str(python).encode()).replace(
         b'"STAT"', json.dumps(stamp).encode()
     )
@@ -470,7 +472,7 @@ def test_host_notes() -> None:
 
 
 def test_describe() -> None:
-    assert runtimes.describe(HOST) == (
+    assert describe(HOST) == (
         "2.7.18, 3.6.15, 3.11.2, 3.11.7, 3.12.0, 3.12.1, 3.13.0, PyPy 7.3.15, PyPy 7.3.16"
     )
-    assert runtimes.describe([]) == "none"
+    assert describe([]) == "none"

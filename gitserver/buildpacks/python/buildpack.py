@@ -21,6 +21,7 @@ from gitserver.buildpacks.python import (
     runtime,
     version,
 )
+from gitserver.buildpacks.python.rules import rules_of
 from gitserver.pipeline.buildpack import ReleaseMetadata
 from gitserver.pipeline.context import BuildContext
 
@@ -29,9 +30,9 @@ class PythonBuildpack:
     name = "Python"
 
     def detect(self, ctx: BuildContext) -> bool:
-        root = ctx.build_dir
-        return any((root / f).is_file() for f in ctx.profile.detect_files) or any(
-            (root / d).is_dir() for d in ctx.profile.detect_dirs
+        root, rules = ctx.build_dir, rules_of(ctx)
+        return any((root / f).is_file() for f in rules.detect_files) or any(
+            (root / d).is_dir() for d in rules.detect_dirs
         )
 
     def compile(self, ctx: BuildContext) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 
-from gitserver.buildpacks.python import packages
+from gitserver.buildpacks.python import tools
 from gitserver.buildpacks.python.types import ChosenPython, PackageManager
 from gitserver.pipeline.cache import BuildCache
 from gitserver.pipeline.context import BuildContext
@@ -26,7 +26,7 @@ def metadata_for(
         "interpreter": str(python.interpreter.path),
         "interpreter_version": python.interpreter.version,
         "package_manager": manager.name,
-        "pip_version": packages.planned_pip_version(ctx, python),
+        "pip_version": tools.planned_pip_version(ctx, python),
         "requirements_sha256": _digest(manager),
     }
 

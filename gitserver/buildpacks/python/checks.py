@@ -3,7 +3,7 @@
 heroku-24 wants exactly one of requirements.txt / Pipfile.lock / poetry.lock / uv.lock;
 cedarbox installs with pip, so the other three are recognised and refused with a plain
 "not supported yet". cedar-14 wants requirements.txt, and turns a setup.py-only app into
-`-e .`. The file list and the setup.py rule are data in the stack profile's `"pip"` object.
+`-e .`. The file list and the setup.py rule are data: the stack rules' `pip` section (rules.py).
 
 The paths the buildpack writes to (`.heroku`, `.profile.d/python.sh`, …) must not be symlinks
 in the pushed tree (heroku-reference has no such rule: Heroku builds in a throwaway container,
@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from gitserver.buildpacks.python.rules import rules_of
 from gitserver.buildpacks.python.types import PackageManager
 from gitserver.output import printable
 from gitserver.pipeline.context import BuildContext
@@ -28,7 +29,6 @@ _MANAGER_OF = {
     "poetry.lock": "Poetry",
     "uv.lock": "uv",
 }
-_DEFAULT_FILES = ("requirements.txt", "Pipfile.lock", "poetry.lock", "uv.lock")
 # Where the buildpack writes: (kind, what it writes there). In the pushed tree, a symlink at one
 # of these paths would make the build write (or delete) files outside the app, and a file where
 # a directory belongs (or the reverse) would crash it.
@@ -86,11 +86,10 @@ def check_build_paths(ctx: BuildContext) -> None:
 def check_package_manager(ctx: BuildContext) -> PackageManager:
     """Decide the package manager from the files at the root of the build directory."""
     root = ctx.build_dir
-    rules = ctx.profile.pip
+    rules = rules_of(ctx).pip
     if ctx.profile.legacy:
-        return _check_legacy(ctx, root, rules.get("setup_py") == "generate")
-    files = tuple(rules.get("package_manager_files", _DEFAULT_FILES))
-    found = [name for name in files if _present(root / name)]
+        return _check_legacy(ctx, root, rules.setup_py == "generate")
+    found = [name for name in rules.package_manager_files if _present(root / name)]
     # A Pipfile without its lock means Pipenv too: refuse it as such, not as "nothing found".
     if not found and _present(root / "Pipfile"):
         found = ["Pipfile"]

@@ -1,6 +1,6 @@
 """Django: collectstatic during compile, and the Postgres add-on in release metadata (§7).
 
-Texts, filters and rules come from the stack profile's `"django"` object. As Heroku's
+Texts, filters and rules are the stack rules' `django` section (rules.py). As Heroku's
 buildpack does (its `sub_env`), collectstatic runs with the app's config vars exported, so
 settings that read e.g. SECRET_KEY from the environment work at build time.
 """
@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from gitserver.buildpacks.python import packages
+from gitserver.buildpacks.python.rules import DjangoRules, rules_of
+from gitserver.buildpacks.python.runtime import ENV_SUBDIR
+from gitserver.buildpacks.python.sitepackages import module_available
 from gitserver.buildpacks.python.types import ChosenPython
 from gitserver.pipeline.commands import run_quiet, run_streamed
 from gitserver.pipeline.context import BuildContext
@@ -40,7 +41,7 @@ _SKIPPED_DIRS = frozenset({".heroku", ".git"})
 
 def collectstatic(ctx: BuildContext, python: ChosenPython) -> None:
     """Run `manage.py collectstatic --noinput` when the app is a Django app."""
-    rules = ctx.profile.django
+    rules = rules_of(ctx).django
     if ctx.profile.legacy:
         _collectstatic_legacy(ctx, rules)
     else:
@@ -49,20 +50,19 @@ def collectstatic(ctx: BuildContext, python: ChosenPython) -> None:
 
 def addons(ctx: BuildContext) -> list[str]:
     """The add-ons bin/release asks for: Postgres for Django apps, nothing otherwise."""
-    rules = ctx.profile.django
-    addon = rules.get("addon")
-    if not addon:
+    rules = rules_of(ctx).django
+    if not rules.addon:
         return []
-    if rules.get("addon_needs_root_manage_py"):
+    if rules.addon_needs_root_manage_py:
         manage = ctx.build_dir / MANAGE_PY
         if not (manage.is_file() and not manage.is_symlink()):
             return []
-    elif find_manage_py(ctx.build_dir, int(rules.get("manage_py_max_depth", 3))) is None:
+    elif find_manage_py(ctx.build_dir, rules.manage_py_max_depth) is None:
         return []
-    env_dir = ctx.build_dir / packages.ENV_SUBDIR
-    if not all(packages.module_available(env_dir, m) for m in rules.get("addon_needs_modules", [])):
+    env_dir = ctx.build_dir / ENV_SUBDIR
+    if not all(module_available(env_dir, m) for m in rules.addon_needs_modules):
         return []
-    return [addon]
+    return [rules.addon]
 
 
 def find_manage_py(root: Path, max_depth: int = 3) -> Path | None:
@@ -96,7 +96,7 @@ def collectstatic_environment(ctx: BuildContext, *, pythonpath: str | None) -> d
     """The build env, the app's config vars (as Heroku's sub_env exports them), PATH first."""
     env = dict(ctx.env)
     env.update(_config_vars(ctx))
-    bin_dir = ctx.build_dir / packages.ENV_SUBDIR / "bin"
+    bin_dir = ctx.build_dir / ENV_SUBDIR / "bin"
     env["PATH"] = f"{bin_dir}{os.pathsep}{ctx.env.get('PATH', '')}"
     if pythonpath is not None:
         env.setdefault("PYTHONPATH", pythonpath)
@@ -106,10 +106,10 @@ def collectstatic_environment(ctx: BuildContext, *, pythonpath: str | None) -> d
 # --- heroku-24 --------------------------------------------------------------------------------
 
 
-def _collectstatic(ctx: BuildContext, rules: Mapping[str, Any]) -> None:
-    messages: Mapping[str, Any] = rules.get("messages", {})
+def _collectstatic(ctx: BuildContext, rules: DjangoRules) -> None:
+    messages = rules.messages
     if (ctx.build_dir / DISABLED_FILE).exists():
-        ctx.out.step(messages["disabled_file"])
+        ctx.out.step(messages.disabled_file)
         ctx.out.warning(
             "The .heroku/collectstatic_disabled file is deprecated.",
             ["Please remove the file and set the config var DISABLE_COLLECTSTATIC=1 instead."],
@@ -117,37 +117,32 @@ def _collectstatic(ctx: BuildContext, rules: Mapping[str, Any]) -> None:
         ctx.report.warn("The .heroku/collectstatic_disabled file is deprecated.")
         return
     if _disabled_by_config(ctx):
-        ctx.out.step(messages["disabled_env"])
+        ctx.out.step(messages.disabled_env)
         return
-    env_dir = ctx.build_dir / packages.ENV_SUBDIR
-    if rules.get("require_django", True) and not packages.module_available(env_dir, "django"):
+    env_dir = ctx.build_dir / ENV_SUBDIR
+    if rules.require_django and not module_available(env_dir, "django"):
         return
-    manage = find_manage_py(ctx.build_dir, int(rules.get("manage_py_max_depth", 3)))
+    manage = find_manage_py(ctx.build_dir, rules.manage_py_max_depth)
     if manage is None:
-        ctx.out.step(messages["no_manage_py"])
+        ctx.out.step(messages.no_manage_py)
         return
     relative = manage.relative_to(ctx.build_dir).as_posix()
-    ctx.out.step(messages["step"].format(manage=relative))
+    ctx.out.step(messages.step.format(manage=relative))
     argv = [
         str(env_dir / "bin" / "python"),
         relative,
         "collectstatic",
         "--noinput",
-        *rules.get("extra_args", []),
+        *rules.extra_args,
     ]
-    hide = [re.compile(p) for p in rules.get("hide_patterns", [])]
-
-    def emit(line: str) -> None:
-        if not any(p.search(line) for p in hide):
-            ctx.out.indent(line)
-
-    env = collectstatic_environment(ctx, pythonpath=rules.get("pythonpath_default"))
+    emit = _shown_lines(ctx, rules)
+    env = collectstatic_environment(ctx, pythonpath=rules.pythonpath_default)
     code = run_streamed(ctx, argv, on_line=emit, env=env)
     ctx.out.line()
     if code == 0:
         return
-    summary = messages.get("failed", "Unable to generate Django static files.")
-    if rules.get("collectstatic_failure_fails_build", True):
+    summary = messages.failed
+    if rules.collectstatic_failure_fails_build:
         raise BuildError(
             "COLLECTSTATIC_FAILED",
             summary,
@@ -170,48 +165,43 @@ def _collectstatic(ctx: BuildContext, rules: Mapping[str, Any]) -> None:
 # --- cedar-14 (2015) --------------------------------------------------------------------------
 
 
-def _collectstatic_legacy(ctx: BuildContext, rules: Mapping[str, Any]) -> None:
-    messages: Mapping[str, Any] = rules.get("messages", {})
+def _collectstatic_legacy(ctx: BuildContext, rules: DjangoRules) -> None:
+    messages = rules.messages
     if (ctx.build_dir / DISABLED_FILE).exists() or _disabled_by_config(ctx):
         return
-    env_dir = ctx.build_dir / packages.ENV_SUBDIR
-    if rules.get("require_django", False) and not packages.module_available(env_dir, "django"):
+    env_dir = ctx.build_dir / ENV_SUBDIR
+    if rules.require_django and not module_available(env_dir, "django"):
         return
-    manage = find_manage_py(ctx.build_dir, int(rules.get("manage_py_max_depth", 3)))
+    manage = find_manage_py(ctx.build_dir, rules.manage_py_max_depth)
     if manage is None:
         return
     relative = manage.relative_to(ctx.build_dir).as_posix()
     python_bin = str(env_dir / "bin" / "python")
-    env = collectstatic_environment(ctx, pythonpath=rules.get("pythonpath_default"))
-    ctx.out.step(messages["step"])
+    env = collectstatic_environment(ctx, pythonpath=rules.pythonpath_default)
+    ctx.out.step(messages.step)
     configured = True
-    if rules.get("dry_run_first", True):
+    if rules.dry_run_first:
         # 2015: a dry run decides whether collectstatic is configured; its output is dropped.
         code, _ = run_quiet(
             ctx, [python_bin, relative, "collectstatic", "--dry-run", "--noinput"], env=env
         )
         configured = code == 0
     if not configured:
-        for line in messages["config_error"]:
+        for line in messages.config_error:
             ctx.out.indent(line.format(manage=relative))
-        ctx.report.warn(messages["config_error"][0])
+        ctx.report.warn(messages.config_error[0])
         ctx.out.line()
         return
-    ctx.out.indent(messages["running"])
-    hide = [re.compile(p) for p in rules.get("hide_patterns", [])]
-
-    def emit(line: str) -> None:
-        if not any(p.search(line) for p in hide):
-            ctx.out.indent(line)
-
+    ctx.out.indent(messages.running)
+    emit = _shown_lines(ctx, rules)
     code = run_streamed(
         ctx,
-        [python_bin, relative, "collectstatic", "--noinput", *rules.get("extra_args", [])],
+        [python_bin, relative, "collectstatic", "--noinput", *rules.extra_args],
         on_line=emit,
         env=env,
     )
     if code != 0:
-        first, *rest = messages["run_error"]
+        first, *rest = messages.run_error
         ctx.out.bang(first)
         for line in rest:
             ctx.out.indent(line)
@@ -220,6 +210,17 @@ def _collectstatic_legacy(ctx: BuildContext, rules: Mapping[str, Any]) -> None:
 
 
 # --- shared -----------------------------------------------------------------------------------
+
+
+def _shown_lines(ctx: BuildContext, rules: DjangoRules) -> Callable[[str], None]:
+    """Indent collectstatic's output lines, less those the stack's buildpack filtered out."""
+    hide = [re.compile(p) for p in rules.hide_patterns]
+
+    def emit(line: str) -> None:
+        if not any(p.search(line) for p in hide):
+            ctx.out.indent(line)
+
+    return emit
 
 
 def _disabled_by_config(ctx: BuildContext) -> bool:

@@ -19,7 +19,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from gitserver.buildpacks.python import runtimes
+from gitserver.buildpacks.python import probes, selection
+from gitserver.buildpacks.python.pyversions import version_key
+from gitserver.buildpacks.python.rules import RuntimeCatalogRules, rules_of
 from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
 from gitserver.output import printable
 from gitserver.pipeline.commands import run_quiet
@@ -43,7 +45,7 @@ _RELOCATABLE_MARK = b'"$(dirname -- "$(realpath -- "$0")")/'
 def install_python(ctx: BuildContext, python: ChosenPython) -> None:
     """Create `.heroku/python` (or keep the cached one) and write `.profile.d/python.sh`."""
     env_dir = ctx.build_dir / ENV_SUBDIR
-    if ctx.profile.python.get("scheme") == "runtime-catalog":
+    if isinstance(rules_of(ctx).python, RuntimeCatalogRules):
         _install_runtime(ctx, python, env_dir)
     else:
         _install_version(ctx, python, env_dir)
@@ -79,7 +81,7 @@ def _install_runtime(ctx: BuildContext, python: ChosenPython, env_dir: Path) -> 
         return  # unchanged and cached: the 2015 buildpack printed nothing
     _remove(env_dir)
     ctx.out.step(f"Installing runtime ({python.runtime_name})")
-    note = runtimes.host_note(python)
+    note = selection.host_note(python)
     if note:
         ctx.out.indent(note)
     create_environment(ctx, python.interpreter, env_dir)
@@ -92,7 +94,7 @@ def env_matches(env_dir: Path, interp: HostInterpreter) -> bool:
     python = env_dir / "bin" / "python"
     if not python.exists():
         return False
-    found = runtimes.probe_uncached(python)
+    found = probes.probe_uncached(python)
     if found is None:
         return False
     implementation, language, pypy = found
@@ -105,7 +107,7 @@ def create_environment(ctx: BuildContext, interp: HostInterpreter, env_dir: Path
     env_dir.parent.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in ctx.env.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV"))}
     env["PYTHONWARNINGS"] = "ignore"  # virtualenv's imports warn about distutils on stderr
-    language = runtimes.version_key(interp.language)
+    language = version_key(interp.language)
     output = ""
     if language >= (3, 3, 0, 0):
         argv = [str(interp.path), "-m", "venv", str(env_dir)]
@@ -293,15 +295,15 @@ def _relocate_activate(script: Path) -> bool:
 
 def write_profile_script(ctx: BuildContext) -> Path:
     """`.profile.d/python.sh`: sourced by every dyno before its command (heroku-reference §9)."""
-    pp = ctx.profile.python
+    pp = rules_of(ctx).python
     lines = [
         "# Written by the Python buildpack. Dynos source this before running a command;",
         "# $HOME is the directory the slug was unpacked into.",
         'export PATH="$HOME/.heroku/python/bin:$PATH"',
     ]
-    for name, value in pp.get("runtime_env", {}).items():
+    for name, value in pp.runtime_env.items():
         lines.append(f'export {name}="{value}"')
-    for name, value in pp.get("runtime_env_defaults", {}).items():
+    for name, value in pp.runtime_env_defaults.items():
         lines.append(f'export {name}="${{{name}:-{value}}}"')
     lines += [
         "# No PYTHONHOME: .heroku/python is a virtual environment that finds the standard",
