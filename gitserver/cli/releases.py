@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 from gitserver.cli.output import print_fields, print_json, print_table
-from gitserver.cli.registry import Topic, app_option, arg, json_flag
+from gitserver.cli.registry import Handler, Topic, app_option, arg, json_flag
 from gitserver.platform import Platform
 from gitserver.records import Release
 from gitserver.settings import STACKS, Settings
@@ -20,6 +21,12 @@ def _version(text: str) -> int:
     if not digits.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a release version like v3")
     return int(digits)
+
+
+def _release_command(name: str, help: str, default: str) -> Callable[[Handler], Handler]:
+    """`releases:info` and `releases:rollback` take `-a APP [vN] [--json]`."""
+    release = arg("release", nargs="?", type=_version, help=f"vN (default: {default})")
+    return topic.command(name, help=help, args=(app_option(), release, json_flag()))
 
 
 def release_done(args: argparse.Namespace, release: Release, doing: str) -> None:
@@ -45,15 +52,7 @@ def _releases(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@topic.command(
-    "releases:info",
-    help="show a release",
-    args=(
-        app_option(),
-        arg("release", nargs="?", type=_version, help="vN (default: current)"),
-        json_flag(),
-    ),
-)
+@_release_command("releases:info", help="show a release", default="current")
 def _releases_info(args: argparse.Namespace, settings: Settings) -> int:
     release = Platform.open(settings).release(args.app, args.release)
     info = release_view(release)
@@ -69,15 +68,7 @@ def _releases_info(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-@topic.command(
-    "releases:rollback",
-    help="roll back to a release",
-    args=(
-        app_option(),
-        arg("release", nargs="?", type=_version, help="vN (default: the one before)"),
-        json_flag(),
-    ),
-)
+@_release_command("releases:rollback", help="roll back to a release", default="the one before")
 def _releases_rollback(args: argparse.Namespace, settings: Settings) -> int:
     release = Platform.open(settings).rollback(args.app, args.release)
     release_done(args, release, f"Rolling back {args.app}")
