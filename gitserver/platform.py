@@ -17,12 +17,13 @@ from gitserver.applog import AppLog
 from gitserver.appnames import generate_app_name, validate_app_name
 from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
-from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound
+from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound, UsageError
 from gitserver.pipeline import cache
-from gitserver.records import App, DynoRecord, Release
+from gitserver.records import Addon, App, Build, DynoRecord, Release
 from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
 from gitserver.store import Store
+from gitserver.views import JSON, app_view
 
 
 @dataclass
@@ -41,12 +42,10 @@ class Platform:
     def close(self) -> None:
         self.store.close()
 
+    # Apps ------------------------------------------------------------------------------
+
     def create_app(self, name: str | None = None, stack: str | None = None) -> App:
-        stack = stack or self.settings.default_stack
-        if stack not in STACKS:
-            raise InvalidStack(
-                f"Stack {stack!r} is not available.", hint=f"Choose one of: {', '.join(STACKS)}."
-            )
+        stack = _check_stack(stack or self.settings.default_stack)
         if name is None:
             name = _unused_name(self.store)
         validate_app_name(name)
@@ -61,6 +60,21 @@ class Platform:
     def get_app(self, name: str) -> App:
         return self.store.get_app(validate_app_name(name))
 
+    def list_apps(self) -> list[App]:
+        return self.store.list_apps()
+
+    def app_view(self, app: App) -> JSON:
+        """The app's JSON view, with its current release, add-ons, URLs and cache size."""
+        return app_view(
+            app,
+            release=self.store.current_release(app.name),
+            addons=self.store.list_addons(app.name),
+            git_url=self.git_url(app.name),
+            web_url=self.web_url(app.name),
+            cache_size_bytes=self.cache_size(app.name),
+            repository=str(self.data.repo(app.name)),
+        )
+
     def destroy_app(self, name: str) -> None:
         """Delete the app; a running server stops its dynos, which this waits for."""
         self.get_app(name)
@@ -74,33 +88,26 @@ class Platform:
 
     # Config vars, releases, cache and stack ------------------------------------------
 
+    def config(self, name: str) -> dict[str, str]:
+        return self.store.config(self.get_app(name).name)
+
     def set_config(self, name: str, pairs: dict[str, str]) -> Release:
-        app = self.get_app(name)
-        check_total_size({**self.store.config(app.name), **pairs})
-        keys = ", ".join(pairs)
-        return self.log_release(
-            self.store.change_config(
-                app.name,
-                set_vars=pairs,
-                unset=[],
-                description=f"Set {keys} config vars",
-                user=current_user(),
-            )
-        )
+        check_total_size({**self.config(name), **pairs})
+        return self._change_config(name, pairs, [], f"Set {', '.join(pairs)} config vars")
 
     def unset_config(self, name: str, keys: list[str]) -> Release:
-        app = self.get_app(name)
+        self.get_app(name)
         for key in keys:
             validate_key(key)
-        return self.log_release(
-            self.store.change_config(
-                app.name,
-                set_vars={},
-                unset=keys,
-                description=f"Remove {', '.join(keys)} config vars",
-                user=current_user(),
-            )
+        return self._change_config(name, {}, keys, f"Remove {', '.join(keys)} config vars")
+
+    def _change_config(
+        self, name: str, set_vars: dict[str, str], unset: list[str], description: str
+    ) -> Release:
+        release = self.store.change_config(
+            name, set_vars=set_vars, unset=unset, description=description, user=current_user()
         )
+        return self.log_release(release)
 
     def log_release(self, release: Release) -> Release:
         """`app[api]: Set FOO config vars by user …` and `Release v3 created by user …`."""
@@ -108,6 +115,13 @@ class Platform:
         log.api(f"{release.description} by user {release.user}")
         log.api(f"Release v{release.version} created by user {release.user}")
         return release
+
+    def releases(self, name: str) -> list[Release]:
+        """The app's releases, newest first."""
+        return self.store.list_releases(self.get_app(name).name)
+
+    def current_release(self, name: str) -> Release | None:
+        return self.store.current_release(self.get_app(name).name)
 
     def release(self, name: str, version: int | None) -> Release:
         """Release vN, or the current one."""
@@ -141,15 +155,12 @@ class Platform:
 
     def formation(self, name: str) -> tuple[Release | None, dict[str, int]]:
         """The current release and the quantity of each of its process types."""
-        app = self.get_app(name)
-        release = self.store.current_release(app.name)
-        types = release.process_types if release else {}
-        return release, formation.quantities(types, self.store.formation(app.name))
+        release = self.current_release(name)
+        return release, formation.quantities(_process_types(release), self.store.formation(name))
 
     def scale(self, name: str, args: list[str]) -> dict[str, int]:
         """`ps:scale web=2 worker+1`: validated against the current release's process types."""
-        release, _ = self.formation(name)
-        types = release.process_types if release else {}
+        types = _process_types(self.current_release(name))
         changes = formation.apply_scale(
             formation.parse_scale(args), types, self.store.formation(name)
         )
@@ -161,8 +172,7 @@ class Platform:
     def request_dynos(self, name: str, action: str, target: str) -> None:
         """`ps:restart`/`ps:stop` TARGET ("" for every dyno): checked, then left to the
         supervisor."""
-        release, _ = self.formation(name)
-        formation.check_target(target, release.process_types if release else {})
+        formation.check_target(target, _process_types(self.current_release(name)))
         self.store.request_dynos(name, action, target)
 
     def dynos(self, name: str) -> list[DynoRecord]:
@@ -196,12 +206,46 @@ class Platform:
 
     def set_stack(self, name: str, stack: str) -> App:
         app = self.get_app(name)
-        if stack not in STACKS:
-            raise InvalidStack(
-                f"Stack {stack!r} is not available.", hint=f"Choose one of: {', '.join(STACKS)}."
-            )
-        self.store.set_stack(app.name, stack)
+        self.store.set_stack(app.name, _check_stack(stack))
         return self.store.get_app(app.name)
+
+    # Builds and add-ons ------------------------------------------------------------------
+
+    def builds(self, name: str) -> list[Build]:
+        """The app's builds, newest first."""
+        return self.store.list_builds(self.get_app(name).name)
+
+    def build_file(self, name: str, build_id: str | None, suffix: str) -> Path:
+        """The report (`.json`) or transcript (`.log`) of the build whose id starts with
+        `build_id` (default: the latest)."""
+        builds = self.builds(name)
+        if build_id is None:
+            if not builds:
+                raise UsageError(
+                    f"{name} has no builds yet.", hint=f"Push to {self.git_url(name)}."
+                )
+            build_id = builds[0].id
+        matches = [b for b in builds if b.id.startswith(build_id)]
+        if len(matches) != 1:
+            raise UsageError(
+                f"No single build of {name} matches {build_id!r}.",
+                hint=f"List them with `cedarbox builds -a {name}`.",
+            )
+        path = self.data.builds(name) / f"{matches[0].id}{suffix}"
+        if not path.is_file():
+            raise UsageError(
+                f"Build {matches[0].id} has no {suffix[1:]} file (it may have crashed)."
+            )
+        return path
+
+    def addons(self, name: str | None) -> list[Addon]:
+        """The add-ons of one app, or of every app."""
+        apps = [self.get_app(name)] if name else self.list_apps()
+        return [addon for app in apps for addon in self.store.list_addons(app.name)]
+
+    def log_path(self, name: str) -> Path:
+        """The app's log file (`cedarbox logs`)."""
+        return self.data.log(self.get_app(name).name)
 
     def refresh_hooks(self) -> None:
         """Reinstall our hooks into every app repository (after an upgrade or a move)."""
@@ -226,6 +270,18 @@ class Platform:
 def current_user() -> str:
     """Who made a release, as `releases` shows it."""
     return f"{getpass.getuser()}@localhost"
+
+
+def _check_stack(stack: str) -> str:
+    if stack not in STACKS:
+        raise InvalidStack(
+            f"Stack {stack!r} is not available.", hint=f"Choose one of: {', '.join(STACKS)}."
+        )
+    return stack
+
+
+def _process_types(release: Release | None) -> dict[str, str]:
+    return release.process_types if release else {}
 
 
 def _unused_name(store: Store) -> str:

@@ -305,23 +305,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         if self.command != "GET":
             self._send_text(405, "The API is read-only; use the cedarbox command line.\n")
         elif parts == ["apps"]:
-            self._send_json(200, [self._app_json(a.name) for a in platform.store.list_apps()])
+            self._send_json(200, [platform.app_view(a) for a in platform.list_apps()])
         elif len(parts) == 2 and parts[0] == "apps":
-            self._send_json(200, self._app_json(platform.get_app(parts[1]).name))
+            self._send_json(200, platform.app_view(platform.get_app(parts[1])))
         else:
             self._send_text(404, f"No such API endpoint: {path}\n")
-
-    def _app_json(self, name: str) -> dict[str, object]:
-        platform = self.platform
-        app = platform.get_app(name)
-        release = platform.store.current_release(name)
-        return {
-            "name": app.name,
-            "stack": app.stack,
-            "git_url": platform.git_url(app.name),
-            "web_url": platform.web_url(app.name),
-            "release": release.version if release else None,
-        }
 
     # Responses --------------------------------------------------------------------------
 
