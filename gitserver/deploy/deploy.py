@@ -119,7 +119,9 @@ class Deploy:
             releaser = Releaser(
                 app.name, self.store, self.data, self.settings, self.platform, self.out
             )
-            release = releaser.release(build_id, sha, result, slug)
+            released = releaser.release(build_id, sha, result, slug)
+            release = released.release
+            releaser.hand_off(released)
             failure = None
         except BuildFailed as exc:
             failure = exc.detail or exc.code
@@ -130,13 +132,14 @@ class Deploy:
         finally:
             if result is not None:  # the pipeline ran: its report, release phase included
                 report_path.write_text(json.dumps(result.report.to_json(), indent=2))
-            if failure is not None:  # nothing was released: no slug stays behind
+            if release is None:  # nothing was released: no slug stays behind
                 slug.unlink(missing_ok=True)
+            succeeded = result is not None and failure is None
             self.store.finish_build(
                 build_id,
                 failure_code=failure,
-                release_version=release.version if release else None,
-                python_runtime=result.report.python.runtime_name if result and release else None,
+                release_version=release.version if release and succeeded else None,
+                python_runtime=result.report.python.runtime_name if result and succeeded else None,
             )
         result.announce_release(self.out, release.version, self.platform.web_url(app.name))
         return release

@@ -27,6 +27,14 @@ from gitserver.store import Store
 
 
 @dataclass(frozen=True)
+class Released:
+    """A created release, and the release phase's unpacked slug (None: no release command)."""
+
+    release: Release
+    phase: ReleasePhase | None
+
+
+@dataclass(frozen=True)
 class Releaser:
     """What releasing a build of one app needs; `platform` provisions add-ons and logs releases."""
 
@@ -41,8 +49,8 @@ class Releaser:
     def log(self) -> AppLog:
         return AppLog(self.data.log(self.app))
 
-    def release(self, build_id: str, sha: str, result: BuildResult, slug: Path) -> Release:
-        """Provision the add-ons, run the release phase, create the release and hand it over.
+    def release(self, build_id: str, sha: str, result: BuildResult, slug: Path) -> Released:
+        """Provision the add-ons, run the release phase and create the release.
 
         Raises AddonFailed, ReleaseFailed or another CedarboxError; nothing is released then.
         """
@@ -57,12 +65,16 @@ class Releaser:
             user=current_user(),
         )
         self.platform.log_release(release)
-        if phase is not None:  # the slug is unpacked already: the supervisor need not do it again
-            base = releasedirs.release_dir(self.data.run(self.app), release.version) / "slug"
-            releasedirs.adopt(phase.unpacked, base)
-            shutil.rmtree(phase.staging, ignore_errors=True)
+        return Released(release, phase)
+
+    def hand_off(self, released: Released) -> None:
+        """Give the runner the slug the release phase unpacked; prune the app's old slugs."""
+        if released.phase is not None:  # unpacked already: the supervisor need not do it again
+            version = released.release.version
+            base = releasedirs.release_dir(self.data.run(self.app), version) / "slug"
+            releasedirs.adopt(released.phase.unpacked, base)
+            shutil.rmtree(released.phase.staging, ignore_errors=True)
         self.platform.prune_slugs(self.app)
-        return release
 
     def _provision(self, result: BuildResult) -> None:
         """Attach the add-ons the build asked for; each one's config makes a release."""
