@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -26,3 +27,9 @@ def test_the_way_to_the_first_line_imports_no_heavy_module() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split()
     assert [m for m in loaded if m.startswith(HEAVY)] == []
+
+
+def test_the_heavy_modules_named_above_exist() -> None:
+    # A renamed module would make the test above pass whatever the hook imports.
+    ours = [name for name in HEAVY if name.startswith("gitserver.")]
+    assert [name for name in ours if importlib.util.find_spec(name) is None] == []
