@@ -15,7 +15,6 @@ import shutil
 import signal
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -37,7 +36,6 @@ class ReleasePhase:
 
     staging: Path  # remove once adopted
     unpacked: Path  # staging/slug: untouched by the command, which ran in a copy
-    duration: float
 
 
 def run_release_phase(
@@ -57,7 +55,6 @@ def run_release_phase(
     out.line("Running release command...")
     out.line()
     staging = Path(scratch) / f"release-{uuid.uuid4().hex[:12]}"
-    started = time.monotonic()
     try:
         unpacked = staging / "slug"
         releasedirs.unpack_to(slug, unpacked)
@@ -74,7 +71,7 @@ def run_release_phase(
         raise
     if status == 0:
         out.line("Waiting for release.... done.")
-        return ReleasePhase(staging, unpacked, time.monotonic() - started)
+        return ReleasePhase(staging, unpacked)
     shutil.rmtree(staging, ignore_errors=True)
     out.line("Waiting for release.... failed.")
     if timed_out:
