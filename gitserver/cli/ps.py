@@ -165,5 +165,10 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     extra = parse_assignments([p for p in args.env.split(";") if p]) if args.env else {}
     platform = Platform.open(settings)
     return run_oneoff(
-        platform, platform.get_app(args.app).name, command_line(words), extra_env=extra
+        platform.store,
+        platform.data,
+        platform.release(args.app, None),
+        command_line(words),
+        git_url=platform.git_url(args.app),
+        extra_env=extra,
     )

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from gitserver.output import Output, printable
@@ -30,14 +30,22 @@ MAX_SHOWN_SUBMODULES = 10
 
 @dataclass
 class BuildResult:
+    """How a build went: its report (process types and add-ons included) and its stack."""
+
     report: BuildReport
     profile: StackProfile
-    process_types: dict[str, str] = field(default_factory=dict)
-    addons: list[str] = field(default_factory=list)
 
     @property
     def succeeded(self) -> bool:
         return self.report.failure_code is None
+
+    @property
+    def process_types(self) -> dict[str, str]:
+        return self.report.process_types
+
+    @property
+    def addons(self) -> list[str]:
+        return self.report.addons
 
     def announce_release(self, out: Output, version: int, web_url: str) -> None:
         """The platform's Launching lines, once the release exists (heroku-reference §2)."""
@@ -84,21 +92,21 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
                 buildpack = detect(ctx, buildpacks)
             phase = "compile"
             with report.phase("restore"):
-                cache = restore.restore(ctx)
+                cache = ctx.cache = restore.restore(ctx)
             with report.phase("compile"):
-                compile_phase.compile(ctx, buildpack)
+                keep = compile_phase.compile(ctx, buildpack)
             with report.phase("release"):
                 metadata = release.release(ctx, buildpack)
-            result.process_types = metadata.process_types
-            result.addons = metadata.addons
+            report.process_types, report.addons = metadata.process_types, metadata.addons
             phase = "export"
             with report.phase("export") as record:
+                exported = None
                 if request.slug_path is None:
                     record.outcome = "skipped"
                 else:
-                    export.export(ctx, request.slug_path)
+                    exported = export.export(ctx, request.slug_path, cache, keep)
             with report.phase("save-cache"):
-                save.save(ctx, cache)
+                save.save(cache, keep, exported)
             report.outcome = "succeeded"
         except BuildError as exc:
             report.outcome = "failed"
@@ -107,6 +115,7 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
             _print_failure(ctx, exc, phase)
         finally:
             report.duration_seconds = round(time.monotonic() - started, 3)
+            # A failed build leaves no slug, whichever phase failed (the export, too large).
             if request.slug_path is not None and not result.succeeded:
                 request.slug_path.unlink(missing_ok=True)
             shutil.rmtree(Path(scratch) / "home", ignore_errors=True)

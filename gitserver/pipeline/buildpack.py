@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from gitserver.pipeline.context import BuildContext
 
 
 @dataclass(frozen=True)
+class CacheToSave:
+    """What compile keeps for the next build: entries (name -> path, moved) and the metadata
+    the next build compares against. The save-cache phase commits it once the slug exists."""
+
+    entries: dict[str, Path] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ReleaseMetadata:
-    """What bin/release reports: add-ons to provision and default process types."""
+    """Add-ons to provision and process types: bin/release's defaults, then with the Procfile's
+    types laid over them by the pipeline's release phase (the one definition of both)."""
 
     addons: list[str] = field(default_factory=list)
-    default_process_types: dict[str, str] = field(default_factory=dict)
+    process_types: dict[str, str] = field(default_factory=dict)
 
 
 class Buildpack(Protocol):
@@ -21,6 +32,6 @@ class Buildpack(Protocol):
 
     def detect(self, ctx: BuildContext) -> bool: ...
 
-    def compile(self, ctx: BuildContext) -> None: ...
+    def compile(self, ctx: BuildContext) -> CacheToSave: ...
 
     def release(self, ctx: BuildContext) -> ReleaseMetadata: ...

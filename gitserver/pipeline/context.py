@@ -6,7 +6,6 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from gitserver.output import Output
 from gitserver.pipeline.cache import BuildCache
@@ -44,10 +43,9 @@ class BuildContext:
     deadline: float  # time.monotonic() by which compile must finish
     # Scratch space of this build (same filesystem as the cache: renames are free).
     scratch: Path = field(default=Path())
-    # Set by the restore phase: this build's private copy of the app's cache.
+    # What the restore phase checked out, for the buildpack's cache rules to read during
+    # compile (the pipeline sets it from restore's result; None before restore ran).
     cache: BuildCache | None = None
-    # Set by the buildpack: entries to keep (name -> path, moved) and the cache's metadata.
-    cache_to_save: tuple[dict[str, Path], dict[str, Any]] = field(default_factory=lambda: ({}, {}))
 
     @property
     def build_dir(self) -> Path:

@@ -35,6 +35,15 @@ class CacheRecord:
 
 
 @dataclass
+class ReleasePhaseRecord:
+    """The Procfile's `release:` command, run after a successful build (the deploy runs it)."""
+
+    command: str
+    outcome: str  # "succeeded" or "failed"
+    duration_seconds: float
+
+
+@dataclass
 class BuildReport:
     app: str
     stack: str
@@ -57,6 +66,7 @@ class BuildReport:
     # Cached subtrees (".heroku") whose compressed part of the slug was the last build's, reused.
     slug_members_reused: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    release_phase: ReleasePhaseRecord | None = None  # None: the app has no release command
 
     @contextmanager
     def phase(self, name: str) -> Iterator[PhaseRecord]:
@@ -79,4 +89,7 @@ class BuildReport:
         self.warnings.append(summary)
 
     def to_json(self) -> dict[str, object]:
-        return asdict(self)
+        report = asdict(self)
+        if self.release_phase is None:  # the key is only there when a release command ran
+            del report["release_phase"]
+        return report

@@ -30,7 +30,7 @@ def run(git_dir: Path, stdin: str, env: dict[str, str], out: Output) -> int:
         if plan.build is None:
             return 0
         # Imported here: pushes that build nothing (branches, tags) skip ~45 ms of imports.
-        from gitserver.deploy import deploy
+        from gitserver.deploy.deploy import Deploy
         from gitserver.platform import Platform
 
         config = read_cedarbox_config(git_dir)
@@ -38,7 +38,9 @@ def run(git_dir: Path, stdin: str, env: dict[str, str], out: Output) -> int:
         data_dir = Path(config["cedarbox.datadir"])
         platform = Platform.open(_settings(env, data_dir))
         try:
-            deploy(platform, app_name, plan.build, out, push_options=_push_options(env))
+            Deploy.on(platform, out).push(
+                app_name, plan.build, git_dir=git_dir, push_options=_push_options(env)
+            )
         finally:
             platform.close()
         return 0

@@ -1,9 +1,11 @@
-"""`cedarbox run CMD`: a one-off dyno in the current release's environment, no server needed.
+"""One-off dynos: a claimed `NAME.NNNN` that `ps` lists while it runs, and `cedarbox run CMD`.
 
-The release's slug is unpacked into a private directory (a one-off gets a fresh filesystem, as
-on Heroku), the command runs there with the release's config vars, `.profile.d` sourced,
-`DYNO=run.N` and a `PORT`, attached to the caller's stdin, stdout and stderr; its exit status
-becomes the command's. While it runs it is listed by `ps` as run.N.
+Both one-offs go through `one_off`: the release phase (gitserver.runner.release_phase, its
+output streamed to the push) and `cedarbox run`, which runs in the current release's
+environment with no server needed. The release's slug is unpacked into a private directory (a
+one-off gets a fresh filesystem, as on Heroku), the command runs there with the release's
+config vars, `.profile.d` sourced, `DYNO=run.N` and a `PORT`, attached to the caller's stdin,
+stdout and stderr; its exit status becomes the command's.
 """
 
 from __future__ import annotations
@@ -17,19 +19,86 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitserver.applog import AppLog
+from gitserver.datadir import DataDir
 from gitserver.errors import ReleaseNotFound, UsageError
-from gitserver.platform import Platform
 from gitserver.processes import exit_status, free_port, signal_group, start_time
-from gitserver.records import DynoRecord
+from gitserver.records import DynoRecord, Release
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
+from gitserver.store import Store
 
 # The caller's terminal settings reach the one-off (Heroku's `run` passes TERM, COLUMNS, LINES).
 TERMINAL_VARS = ("TERM", "COLUMNS", "LINES")
+_CLAIM_ATTEMPTS = 50
+
+
+@dataclass
+class OneOff:
+    """A claimed one-off dyno: its record in the store and its lines in the app's log."""
+
+    store: Store
+    log: AppLog
+    record: DynoRecord
+
+    @property
+    def name(self) -> str:
+        return self.record.name
+
+    def started(self, pid: int) -> None:
+        """The command runs as `pid`: record it as up (`ps` shows it)."""
+        self.log.write(
+            f"heroku[{self.name}]", f"Starting process with command `{self.record.command}`"
+        )
+        self.record = replace(
+            self.record, state="up", since=time.time(), pid=pid, proc_start=start_time(pid)
+        )
+        self.store.save_dyno(self.record)
+        self.log.write(f"heroku[{self.name}]", "State changed from starting to up")
+
+    def exited(self, status: int) -> None:
+        self.log.write(f"heroku[{self.name}]", f"Process exited with status {status}")
+        self.log.write(f"heroku[{self.name}]", "State changed from up to complete")
+
+
+@contextmanager
+def one_off(
+    store: Store, log: AppLog, *, app: str, kind: str, release_version: int, command: str
+) -> Iterator[OneOff]:
+    """Claim a free `KIND.NNNN` name for the block; its record is deleted when the block ends."""
+    record = _claim_name(store, app, kind, release_version, command)
+    try:
+        yield OneOff(store, log, record)
+    finally:
+        store.delete_dyno(record.id)
+
+
+def _claim_name(store: Store, app: str, kind: str, version: int, command: str) -> DynoRecord:
+    """A free `KIND.NNNN` name, claimed in the store (two one-offs never share a name)."""
+    for _ in range(_CLAIM_ATTEMPTS):
+        record = DynoRecord(
+            id=str(uuid.uuid4()),
+            app=app,
+            name=f"{kind}.{random.randint(1000, 9999)}",
+            type=kind,
+            release_version=version,
+            state="starting",
+            since=time.time(),
+            command=command,
+            pid=None,
+            proc_start=None,
+            port=None,
+            restarts=0,
+            owner="run",
+        )
+        if store.save_dyno_if_absent(record):
+            return record
+    raise UsageError("Too many one-off dynos are running.", hint="Wait for some to finish.")
 
 
 def command_line(args: Sequence[str]) -> str:
@@ -43,72 +112,43 @@ def command_line(args: Sequence[str]) -> str:
 
 
 def run_oneoff(
-    platform: Platform,
-    app: str,
+    store: Store,
+    data: DataDir,
+    release: Release,
     command: str,
     *,
+    git_url: str,
     extra_env: Mapping[str, str] | None = None,
 ) -> int:
-    """Run `command` attached to this terminal; return its exit status."""
-    release = platform.release(app, None)
+    """Run `command` from `release` attached to this terminal; return its exit status."""
+    app = release.app
     if not release.slug or release.slug_pruned or not Path(release.slug).is_file():
         raise ReleaseNotFound(
             f"{app} has no slug to run (v{release.version} came from no build).",
-            hint=f"Push the app first: git push {platform.git_url(app)} main",
+            hint=f"Push the app first: git push {git_url} main",
             code="NO_SLUG",
         )
-    log = AppLog(platform.data.log(app))
-    name, record_id = _claim_name(platform, app, release.version, command)
-    scratch = Path(tempfile.mkdtemp(prefix=f"run-{app}-", dir=platform.data.work()))
-    try:
-        home = scratch / "app"
-        releasedirs.unpack_to(Path(release.slug), home)
-        env = dyno_environment(os.environ, release.config, home=home, dyno=name, port=free_port())
-        env.update({k: os.environ[k] for k in TERMINAL_VARS if k in os.environ})
-        env.update(extra_env or {})
-        log.write(f"heroku[{name}]", f"Starting process with command `{command}`")
-        status = _attached(platform, app, name, record_id, release.version, command, home, env)
-        log.write(f"heroku[{name}]", f"Process exited with status {status}")
-        log.write(f"heroku[{name}]", "State changed from up to complete")
-        return status
-    finally:
-        platform.store.delete_dyno(record_id)
-        shutil.rmtree(scratch, ignore_errors=True)
+    log = AppLog(data.log(app))
+    with one_off(
+        store, log, app=app, kind="run", release_version=release.version, command=command
+    ) as dyno:
+        scratch = Path(tempfile.mkdtemp(prefix=f"run-{app}-", dir=data.work()))
+        try:
+            home = scratch / "app"
+            releasedirs.unpack_to(Path(release.slug), home)
+            env = dyno_environment(
+                os.environ, release.config, home=home, dyno=dyno.name, port=free_port()
+            )
+            env.update({k: os.environ[k] for k in TERMINAL_VARS if k in os.environ})
+            env.update(extra_env or {})
+            status = _attached(dyno, command, home, env)
+            dyno.exited(status)
+            return status
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _claim_name(platform: Platform, app: str, version: int, command: str) -> tuple[str, str]:
-    """A free `run.NNNN` name, recorded so that `ps` lists the one-off."""
-    for _ in range(50):
-        record = DynoRecord(
-            id=str(uuid.uuid4()),
-            app=app,
-            name=f"run.{random.randint(1000, 9999)}",
-            type="run",
-            release_version=version,
-            state="starting",
-            since=time.time(),
-            command=command,
-            pid=None,
-            proc_start=None,
-            port=None,
-            restarts=0,
-            owner="run",
-        )
-        if platform.store.save_dyno_if_absent(record):
-            return record.name, record.id
-    raise UsageError("Too many one-off dynos are running.", hint="Wait for some to finish.")
-
-
-def _attached(
-    platform: Platform,
-    app: str,
-    name: str,
-    record_id: str,
-    version: int,
-    command: str,
-    home: Path,
-    env: dict[str, str],
-) -> int:
+def _attached(dyno: OneOff, command: str, home: Path, env: dict[str, str]) -> int:
     """Run attached to our stdin/stdout/stderr.
 
     On a terminal the command shares our process group, so Ctrl-C and job control reach it.
@@ -119,23 +159,7 @@ def _attached(
     proc = subprocess.Popen(
         dyno_argv(command), cwd=home, env=env, start_new_session=not interactive
     )
-    platform.store.save_dyno(
-        DynoRecord(
-            id=record_id,
-            app=app,
-            name=name,
-            type="run",
-            release_version=version,
-            state="up",
-            since=time.time(),
-            command=command,
-            pid=proc.pid,
-            proc_start=start_time(proc.pid),
-            port=None,
-            restarts=0,
-            owner="run",
-        )
-    )
+    dyno.started(proc.pid)
 
     def forward(signum: int, frame: object) -> None:
         if interactive and signum == signal.SIGINT:

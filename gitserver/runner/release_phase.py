@@ -2,21 +2,19 @@
 
 It runs in the pushing hook's process, as a one-off dyno would on Heroku: from the new slug
 (unpacked into scratch space, never the source tree), with the config vars the release will
-have, `.profile.d` sourced, `DYNO=release.NNNN`, its output streamed to the push in Heroku's
-words (`Running release command...` … `Waiting for release.... done.`). If it fails or runs
-past `release_timeout`, ReleaseFailed refuses the push and no release is created, so the
-previous release keeps running (heroku-reference §9).
+have, `.profile.d` sourced, `DYNO=release.NNNN` (a gitserver.runner.oneoff one-off), its
+output streamed to the push in Heroku's words (`Running release command...` … `Waiting for
+release.... done.`). If it fails or runs past `release_timeout`, ReleaseFailed refuses the
+push and no release is created, so the previous release keeps running (heroku-reference §9).
 """
 
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
 import subprocess
 import threading
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -25,10 +23,10 @@ from pathlib import Path
 from gitserver.applog import AppLog
 from gitserver.errors import ReleaseFailed
 from gitserver.output import Output
-from gitserver.processes import exit_status, signal_group, spawn, start_time
-from gitserver.records import DynoRecord
+from gitserver.processes import exit_status, signal_group, spawn
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
+from gitserver.runner.oneoff import OneOff, one_off
 from gitserver.store import Store
 
 
@@ -38,7 +36,6 @@ class ReleasePhase:
 
     staging: Path  # remove once adopted
     unpacked: Path  # staging/slug: untouched by the command, which ran in a copy
-    duration: float
 
 
 def run_release_phase(
@@ -58,21 +55,23 @@ def run_release_phase(
     out.line("Running release command...")
     out.line()
     staging = Path(scratch) / f"release-{uuid.uuid4().hex[:12]}"
-    name = f"release.{random.randint(1000, 9999)}"
-    started = time.monotonic()
     try:
         unpacked = staging / "slug"
         releasedirs.unpack_to(slug, unpacked)
-        home = releasedirs.fresh_copy(unpacked, staging / name)
-        env = dyno_environment(os.environ, config, home=home, dyno=name, port=None)
-        status, timed_out = _run(app, name, command, home, env, store, log, out, timeout)
+        # The release isn't created yet: its one-off belongs to no version (0).
+        with one_off(
+            store, log, app=app, kind="release", release_version=0, command=command
+        ) as dyno:
+            home = releasedirs.fresh_copy(unpacked, staging / dyno.name)
+            env = dyno_environment(os.environ, config, home=home, dyno=dyno.name, port=None)
+            status, timed_out = _run(dyno, command, home, env, log, out, timeout)
+            shutil.rmtree(home, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(staging / name, ignore_errors=True)
     if status == 0:
         out.line("Waiting for release.... done.")
-        return ReleasePhase(staging, unpacked, time.monotonic() - started)
+        return ReleasePhase(staging, unpacked)
     shutil.rmtree(staging, ignore_errors=True)
     out.line("Waiting for release.... failed.")
     if timed_out:
@@ -92,36 +91,17 @@ def run_release_phase(
 
 
 def _run(
-    app: str,
-    name: str,
+    dyno: OneOff,
     command: str,
     home: Path,
     env: dict[str, str],
-    store: Store,
     log: AppLog,
     out: Output,
     timeout: float,
 ) -> tuple[int, bool]:
     """Run the command, streaming its output; returns (exit status, whether it timed out)."""
-    log.write(f"heroku[{name}]", f"Starting process with command `{command}`")
     proc = spawn(dyno_argv(command), cwd=home, env=env)
-    record = DynoRecord(
-        id=str(uuid.uuid4()),
-        app=app,
-        name=name,
-        type="release",
-        release_version=0,
-        state="up",
-        since=time.time(),
-        command=command,
-        pid=proc.pid,
-        proc_start=start_time(proc.pid),
-        port=None,
-        restarts=0,
-        owner="run",
-    )
-    store.save_dyno(record)
-    log.write(f"heroku[{name}]", "State changed from starting to up")
+    dyno.started(proc.pid)
 
     def pump() -> None:
         assert proc.stdout is not None
@@ -129,7 +109,7 @@ def _run(
             for raw in proc.stdout:
                 text = raw.decode("utf-8", "replace").rstrip("\n")
                 out.line(text)
-                log.write(f"app[{name}]", text)
+                log.write(f"app[{dyno.name}]", text)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()
@@ -147,7 +127,5 @@ def _run(
         signal_group(proc.pid, signal.SIGKILL)
         proc.wait()
         reader.join(timeout=5)
-        store.delete_dyno(record.id)
-    log.write(f"heroku[{name}]", f"Process exited with status {status}")
-    log.write(f"heroku[{name}]", "State changed from up to complete")
+    dyno.exited(status)
     return status, timed_out

@@ -22,7 +22,7 @@ from gitserver.buildpacks.python import (
     version,
 )
 from gitserver.buildpacks.python.rules import rules_of
-from gitserver.pipeline.buildpack import ReleaseMetadata
+from gitserver.pipeline.buildpack import CacheToSave, ReleaseMetadata
 from gitserver.pipeline.context import BuildContext
 
 
@@ -35,7 +35,7 @@ class PythonBuildpack:
             (root / d).is_dir() for d in rules.detect_dirs
         )
 
-    def compile(self, ctx: BuildContext) -> None:
+    def compile(self, ctx: BuildContext) -> CacheToSave:
         hooks.run_hook(ctx, "pre_compile")
         checks.check_build_paths(ctx)  # after the hook: nothing below writes through a symlink
         manager = checks.check_package_manager(ctx)
@@ -45,7 +45,7 @@ class PythonBuildpack:
         packages.install_dependencies(ctx, python, manager)
         django.collectstatic(ctx, python)
         hooks.run_hook(ctx, "post_compile")
-        cache_rules.prepare_save(ctx, python, manager)
+        return cache_rules.prepare_save(ctx, python, manager)
 
     def release(self, ctx: BuildContext) -> ReleaseMetadata:
         return ReleaseMetadata(addons=django.addons(ctx))

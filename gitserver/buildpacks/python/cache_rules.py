@@ -9,6 +9,7 @@ import hashlib
 
 from gitserver.buildpacks.python import tools
 from gitserver.buildpacks.python.types import ChosenPython, PackageManager
+from gitserver.pipeline.buildpack import CacheToSave
 from gitserver.pipeline.cache import BuildCache
 from gitserver.pipeline.context import BuildContext
 
@@ -100,15 +101,12 @@ def _take(ctx: BuildContext, cache: BuildCache) -> None:
     ctx.report.cache.from_spare = CACHED in cache.from_spare
 
 
-def prepare_save(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> None:
+def prepare_save(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> CacheToSave:
     """Say what the save-cache phase commits once the slug is exported."""
     if not ctx.profile.legacy:
         ctx.out.step("Saving cache")
     ctx.report.python.runtime_name = python.runtime_name
-    ctx.cache_to_save = (
-        {CACHED: ctx.build_dir / CACHED},
-        metadata_for(ctx, python, manager),
-    )
+    return CacheToSave({CACHED: ctx.build_dir / CACHED}, metadata_for(ctx, python, manager))
 
 
 def _digest(manager: PackageManager) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.buildpack import Buildpack, CacheToSave
 from gitserver.pipeline.context import BuildContext
 
 
-def compile(ctx: BuildContext, buildpack: Buildpack) -> None:
-    buildpack.compile(ctx)
+def compile(ctx: BuildContext, buildpack: Buildpack) -> CacheToSave:
+    """Compile in place; return what the buildpack keeps in the cache for the next build."""
+    return buildpack.compile(ctx)

@@ -6,8 +6,11 @@ kept with the build cache and reused by the next build while unchanged (gitserve
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from gitserver.pipeline.buildpack import CacheToSave
+from gitserver.pipeline.cache import BuildCache
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.slug import SlugWritten, format_size, write_slug
@@ -15,12 +18,23 @@ from gitserver.pipeline.slug import SlugWritten, format_size, write_slug
 MEMBERS = "slug-members"  # the build cache's entry holding the cached subtrees' slug members
 
 
-def export(ctx: BuildContext, slug_path: Path) -> int:
+@dataclass(frozen=True)
+class SlugExported:
+    """A written slug: its size, and the slug members to commit with the cache (if any)."""
+
+    size_bytes: int
+    members: Path | None  # this slug's members of the cached subtrees, for the next build
+
+
+def export(
+    ctx: BuildContext, slug_path: Path, cache: BuildCache, keep: CacheToSave
+) -> SlugExported:
+    """Write the slug; raise BuildError if it can't be written or is over the size limit."""
     out = ctx.out
     if not ctx.profile.legacy:
         out.step("Compressing...")
     try:
-        written = _write(ctx, slug_path)
+        written, members = _write(ctx, slug_path, cache, keep)
     except OSError as exc:
         raise BuildError(
             "SLUG_WRITE_FAILED",
@@ -38,7 +52,6 @@ def export(ctx: BuildContext, slug_path: Path) -> int:
     else:
         out.indent(f"Done: {format_size(size)}")
     if size > limit:
-        slug_path.unlink(missing_ok=True)
         maximum = f"{limit / (1024 * 1024):g}M"
         message = f"Compiled slug size: {format_size(size)} is too large (max is {maximum})."
         raise BuildError(
@@ -47,23 +60,22 @@ def export(ctx: BuildContext, slug_path: Path) -> int:
             ["Remove large files from the repository or list them in .slugignore."],
             legacy_lines=[message],
         )
-    return size
+    return SlugExported(size_bytes=size, members=members)
 
 
-def _write(ctx: BuildContext, slug_path: Path) -> SlugWritten:
+def _write(
+    ctx: BuildContext, slug_path: Path, cache: BuildCache, keep: CacheToSave
+) -> tuple[SlugWritten, Path | None]:
     """Write the slug, reusing the last good cache's members; keep this slug's for the next."""
-    entries, _ = ctx.cache_to_save
-    subtrees = [name for name, path in entries.items() if path.parent == ctx.build_dir]
-    cache = ctx.cache
-    if not subtrees or cache is None or cache.root is None:
-        return write_slug(ctx.build_dir, slug_path)
-    keep = ctx.scratch / MEMBERS
+    subtrees = [name for name, path in keep.entries.items() if path.parent == ctx.build_dir]
+    if not subtrees or cache.root is None:
+        return write_slug(ctx.build_dir, slug_path), None
+    members = ctx.scratch / MEMBERS
     written = write_slug(
         ctx.build_dir,
         slug_path,
         subtrees=subtrees,
         previous=cache.source / MEMBERS if cache.source is not None else None,
-        keep=keep,
+        keep=members,
     )
-    entries[MEMBERS] = keep  # committed with the cache by the save-cache phase
-    return written
+    return written, members

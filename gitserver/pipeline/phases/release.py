@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.buildpack import Buildpack, ReleaseMetadata
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.procfile import parse_procfile
 
 
-@dataclass(frozen=True)
-class ReleaseResult:
-    process_types: dict[str, str] = field(default_factory=dict)
-    addons: list[str] = field(default_factory=list)
-
-
-def release(ctx: BuildContext, buildpack: Buildpack) -> ReleaseResult:
+def release(ctx: BuildContext, buildpack: Buildpack) -> ReleaseMetadata:
+    """The buildpack's release metadata with the Procfile's process types laid over its own."""
     metadata = buildpack.release(ctx)
     ctx.out.step("Discovering process types")
-    types = dict(metadata.default_process_types)
+    types = dict(metadata.process_types)
     types.update(read_procfile(ctx))
     listed = ", ".join(sorted(types)) if types else "(none)"
     ctx.out.indent(f"Procfile declares types -> {listed}")
     ctx.out.line()
-    ctx.report.process_types = types
-    ctx.report.addons = list(metadata.addons)
-    return ReleaseResult(process_types=types, addons=list(metadata.addons))
+    return ReleaseMetadata(addons=list(metadata.addons), process_types=types)
 
 
 def read_procfile(ctx: BuildContext) -> dict[str, str]:

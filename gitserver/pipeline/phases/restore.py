@@ -8,5 +8,4 @@ from gitserver.pipeline.context import BuildContext
 
 def restore(ctx: BuildContext) -> BuildCache:
     """Open the app's last good cache; what to reuse is the buildpack's decision."""
-    ctx.cache = BuildCache.checkout(ctx.request.cache_root)
-    return ctx.cache
+    return BuildCache.checkout(ctx.request.cache_root)

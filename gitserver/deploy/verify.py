@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from gitserver.applog import LogFilter, last_lines
+from gitserver.datadir import DataDir
 from gitserver.formation import quantities
 from gitserver.output import Output
-from gitserver.platform import Platform
 from gitserver.processes import is_same_process
 from gitserver.records import DynoRecord, Release
 from gitserver.serverinfo import ServerRecord, running_server
+from gitserver.settings import Settings
 from gitserver.store import Store
 
 POLL = 0.1
@@ -40,28 +41,25 @@ class Outcome:
     timed_out: bool = False
 
 
-def verify_deploy(platform: Platform, release: Release, out: Output, *, legacy: bool) -> None:
+def verify_deploy(
+    store: Store, data: DataDir, settings: Settings, release: Release, out: Output, *, legacy: bool
+) -> None:
     """Print the verification lines for `release` (nothing when it runs no web dyno)."""
-    wanted = quantities(release.process_types, platform.store.formation(release.app)).get("web", 0)
+    wanted = quantities(release.process_types, store.formation(release.app)).get("web", 0)
     if not wanted:
         return
-    server = running_server(platform.data.server_record)
+    server = running_server(data.server_record)
     if server is None:
         out.line("Verifying deploy... skipped: no cedarbox server is running.")
         out.indent(f"v{release.version} starts when `cedarbox serve` runs on this data directory.")
         return
-    outcome = wait_for_web(
-        platform.store,
-        release,
-        wanted,
-        timeout=platform.settings.boot_timeout + MARGIN,
-        server=server,
-    )
+    timeout = settings.boot_timeout + MARGIN
+    outcome = wait_for_web(store, release, wanted, timeout=timeout, server=server)
     if outcome.up:
         out.line("Verifying deploy... done.")
         return
     out.line("Verifying deploy... failed.")
-    _explain(platform, release, outcome, out, legacy=legacy)
+    _explain(data, release, outcome, timeout, out, legacy=legacy)
 
 
 def wait_for_web(
@@ -124,18 +122,19 @@ def running_server_gone(server: ServerRecord) -> bool:
 
 
 def _explain(
-    platform: Platform, release: Release, outcome: Outcome, out: Output, *, legacy: bool
+    data: DataDir, release: Release, outcome: Outcome, timeout: float, out: Output, *, legacy: bool
 ) -> None:
     app = release.app
     failed = outcome.failed
     if failed is not None:
         summary = f"{failed.name} crashed: it {failed.detail or 'exited'}."
     else:
-        seconds = int(platform.settings.boot_timeout + MARGIN)
-        summary = f"The web dynos of v{release.version} did not answer within {seconds} seconds."
+        summary = (
+            f"The web dynos of v{release.version} did not answer within {int(timeout)} seconds."
+        )
     lines = [
         line.split(" ", 1)[-1]  # without the timestamp: the push is happening now
-        for line in last_lines(platform.data.log(app), LOG_LINES, LogFilter(dyno="web"))
+        for line in last_lines(data.log(app), LOG_LINES, LogFilter(dyno="web"))
     ]
     if failed is not None:
         what = f"v{release.version} is released, but its web process crashed before answering."

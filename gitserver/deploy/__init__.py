@@ -1,0 +1,1 @@
+"""The deploy of a push: lock, export, build, add-ons, release phase, release, verify."""
