@@ -249,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @command("serve")
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from gitserver.web.server import serve
+    from gitserver.serve import serve
 
     serve(settings)
     return 0
