@@ -1,4 +1,4 @@
-"""The router's pure parts (app hosts, forwarded headers, log lines, error pages) and its route table."""
+"""The router's pure parts (hosts, forwarded headers, log lines, error pages), its route table."""
 
 from __future__ import annotations
 
