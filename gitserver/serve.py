@@ -36,7 +36,7 @@ def serve(settings: Settings) -> None:
             hint="Pass --api-key KEY (or set CEDARBOX_API_KEY); git then asks for it as the "
             "password.",
         )
-    configure_logging()
+    _configure_logging()
     signal.signal(signal.SIGTERM, _interrupt)
     routes = RouteTable()
     front = CedarboxServer(settings, routes)
@@ -89,7 +89,7 @@ def _stop_postgres(platform: Platform) -> None:
         logger.error("managed PostgreSQL did not stop: %s", exc.message)
 
 
-def configure_logging() -> None:
+def _configure_logging() -> None:
     """Server diagnostics to stderr: stdout is for the lines people and tests read."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(LOG_FORMAT, datefmt="%H:%M:%S"))

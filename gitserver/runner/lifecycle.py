@@ -211,7 +211,6 @@ class Lifecycle:
                 signal_group(dyno.proc.pid, signal.SIGKILL)
                 dyno.proc.wait()
         self.stopping.clear()
-        self.unpacker.shutdown()
 
     def _forget(self, dyno: Dyno) -> None:
         self.store.delete_dyno(dyno.id)

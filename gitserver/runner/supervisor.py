@@ -82,7 +82,7 @@ class Supervisor:
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
-    # Lifecycle ---------------------------------------------------------------------------
+    # Start and stop -----------------------------------------------------------------------
 
     def start(self) -> None:
         self._last_request = self.store.last_dyno_request_id()
@@ -103,6 +103,7 @@ class Supervisor:
         self.slots.clear()
         self._publish()
         self.lifecycle.finish_stopping(FAST_TICK)
+        self.lifecycle.unpacker.shutdown()
         if started:  # a supervisor that never ran must not forget another server's dynos
             self.store.delete_dynos(owner=OWNER)
         self.store.close()
