@@ -31,7 +31,7 @@ topic = Topic()
 )
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # The options above reach the server through Settings (see cli.main).
-    from gitserver.web.server import serve
+    from gitserver.serve import serve
 
     serve(settings)
     return 0

@@ -1,1 +1,1 @@
-"""Running releases: dynos from unpacked slugs, the supervisor, release phase, logs, one-offs."""
+"""Running releases: the supervisor and its dynos, the route table it publishes, one-offs."""

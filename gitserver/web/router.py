@@ -21,8 +21,9 @@ from typing import BinaryIO
 
 from gitserver.applog import AppLog
 from gitserver.appnames import validate_app_name
+from gitserver.datadir import DataDir
 from gitserver.errors import InvalidAppName
-from gitserver.runner.supervisor import Route, Routes, Supervisor
+from gitserver.runner.routes import Route, Routes, RouteTable
 from gitserver.web.chunked import iter_chunked, iter_sized
 
 _APP_HOST = re.compile(r"^(?P<app>[^.:]+)\.localhost\.?(?::\d+)?$", re.IGNORECASE)
@@ -143,10 +144,16 @@ def error_page(app: str, code: str) -> bytes:
 
 
 class Router:
-    """Proxies one request on a handler of the front end to the app's web dynos."""
+    """Proxies one request on a handler of the front end to the app's web dynos.
 
-    def __init__(self, supervisor: Supervisor, *, server_port: int, timeout: float) -> None:
-        self.supervisor = supervisor
+    `routes` is the table the supervisor publishes; `data` is where the apps' logs are.
+    """
+
+    def __init__(
+        self, routes: RouteTable, data: DataDir, *, server_port: int, timeout: float
+    ) -> None:
+        self.routes = routes
+        self.data = data
         self.server_port = server_port
         self.timeout = timeout
 
@@ -159,7 +166,7 @@ class Router:
             request_id=handler.headers.get("X-Request-Id") or str(uuid.uuid4()),
             fwd=handler.client_address[0],
         )
-        log = AppLog(self.supervisor.data.log(app)) if app_exists else None
+        log = AppLog(self.data.log(app)) if app_exists else None
         try:
             _content_length(handler)
         except ValueError:
@@ -169,7 +176,7 @@ class Router:
         if not app_exists:
             self._refuse(handler, app, line, "H99", status=404, log=None)
             return
-        routes = self.supervisor.wait_for_route(app, self.timeout)
+        routes = self.routes.wait_for_route(app, self.timeout)
         if not routes.targets:
             code = "H10" if routes.status == "crashed" else "H14"
             if routes.status == "starting":
@@ -196,7 +203,7 @@ class Router:
         )
         # A request without a body can be sent again if a dyno being replaced drops it.
         replayable = handler.command in ("GET", "HEAD", "OPTIONS") and not _has_body(handler)
-        route = self.supervisor.pick(routes)
+        route = self.routes.pick(routes)
         for attempt in (1, 2):
             started = time.monotonic()
             upstream, route = self._connect(app, route)
@@ -213,14 +220,15 @@ class Router:
                 timed_out = isinstance(exc, TimeoutError | socket.timeout)
                 if replayable and attempt == 1 and not timed_out:
                     time.sleep(0.1)
-                    fresh = self.supervisor.wait_for_route(app, self.timeout)
+                    fresh = self.routes.wait_for_route(app, self.timeout)
                     if fresh.targets:
-                        route = self.supervisor.pick(fresh)
+                        route = self.routes.pick(fresh)
                         continue
                 # Part of the request body may be consumed: answer, then close the connection.
                 code = "H12" if timed_out else "H13"
                 self._refuse(handler, app, line, code, log=log, discard=False)
                 return
+        assert upstream is not None  # the loop ends at `break` only, once the request is sent
         try:
             sent = _relay(handler, response)
         finally:
@@ -270,10 +278,10 @@ class Router:
                 conn.close()
                 if attempt == 0:
                     time.sleep(0.1)
-                    routes = self.supervisor.wait_for_route(app, self.timeout)
+                    routes = self.routes.wait_for_route(app, self.timeout)
                     if not routes.targets:
                         break
-                    route = self.supervisor.pick(routes)
+                    route = self.routes.pick(routes)
         return None, route
 
     def _refuse(

@@ -1,35 +1,28 @@
-"""The cedarbox HTTP server: apps' web traffic to the router; git and the API for the rest.
+"""The cedarbox HTTP front end: apps' web traffic to the router; git and the API for the rest.
 
 Requests whose Host is `<app>.localhost[:port]` go to the router (gitserver/web/router.py) and
 on to the app's web dynos; everything else is the platform's front end: auth, app lookup and
-auto-create, then C git for the protocol, and a small read-only JSON API.
+auto-create, then C git for the protocol, and a small read-only JSON API. What runs alongside
+(the supervisor, managed PostgreSQL) is wired up in gitserver/serve.py.
 """
 
 from __future__ import annotations
 
 import base64
 import hmac
-import ipaddress
 import json
-import signal
+import logging
 import socket
-import sys
 import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from gitserver import addons, serverinfo
-from gitserver.errors import (
-    AppNotFound,
-    AuthRequired,
-    CedarboxError,
-    RequestTooLarge,
-    UsageError,
-)
+from gitserver.datadir import DataDir
+from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, RequestTooLarge
 from gitserver.platform import Platform
-from gitserver.runner.supervisor import Supervisor
+from gitserver.runner.routes import RouteTable
 from gitserver.settings import Settings
 from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
@@ -46,53 +39,32 @@ MAX_API_BODY = 1024 * 1024
 LINGER_SECONDS = 2.0
 LINGER_MAX_BYTES = 64 * 1024 * 1024
 
+logger = logging.getLogger(__name__)
+
 
 class CedarboxServer(ThreadingHTTPServer):
-    """One thread per connection; pushes run in their own git processes."""
+    """One thread per connection; pushes run in their own git processes.
+
+    Binds at construction: with port 0 the real port (and so `url`) is known from then on.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, routes: RouteTable) -> None:
         super().__init__((settings.host, settings.port), RequestHandler)
-        host, port = self.server_address[:2]
+        host, port = self.socket.getsockname()[:2]  # (str, int): server_address may be bytes
         self.settings = settings.with_(port=port, public_url=f"http://{host}:{port}")
-        # The server's own state handle; request threads open their own (SQLite connections
-        # belong to one thread) and close it with the connection.
-        self.platform = Platform.open(self.settings)
-        self.platform.refresh_hooks()
-        self.supervisor = Supervisor(self.settings)
         self.router = Router(
-            self.supervisor, server_port=port, timeout=self.settings.router_timeout
+            routes,
+            DataDir(settings.data_dir),
+            server_port=port,
+            timeout=self.settings.router_timeout,
         )
 
     @property
     def url(self) -> str:
         return self.settings.public_url
-
-    def start_apps(self) -> None:
-        """Claim the data directory and run every app's formation (see runner.supervisor)."""
-        serverinfo.claim(self.platform.data.server_record, self.url)
-        try:  # before the dynos, so that their DATABASE_URLs answer
-            addons.start_managed_if_used(self.platform)
-        except CedarboxError as exc:
-            print(f" !    {exc.message}", file=sys.stderr, flush=True)
-        self.supervisor.start()
-
-    def stop_apps(self) -> None:
-        """Stop every dyno, then let hooks and the CLI know that no server runs any more."""
-        try:
-            self.supervisor.shutdown()
-            try:  # after the dynos: they may use it until they stop
-                addons.stop_managed(self.platform)
-            except CedarboxError as exc:
-                print(f" !    {exc.message}", file=sys.stderr, flush=True)
-        finally:
-            serverinfo.release_claim(self.platform.data.server_record)
-
-    def server_close(self) -> None:
-        super().server_close()
-        self.platform.close()
 
 
 class RequestHandler(BaseHTTPRequestHandler):
@@ -139,7 +111,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def log_message(self, format: str, *args: Any) -> None:
-        sys.stderr.write(f"{self.address_string()} - {format % args}\n")
+        logger.info("%s - %s", self.address_string(), format % args)
 
     # Dispatch ---------------------------------------------------------------------------
 
@@ -378,43 +350,3 @@ def _too_large(size: int, limit: int) -> RequestTooLarge:
         f"Request body too large: {size} bytes or more (the limit here is {limit} bytes).",
         hint="Pushes may send up to CEDARBOX_PUSH_MAX_BYTES; other endpoints take no body.",
     )
-
-
-def serve(settings: Settings) -> None:
-    """Run the server until Ctrl-C or SIGTERM; print the URL first so people and tests find it."""
-    if not settings.api_key and not _is_loopback(settings.host):
-        raise UsageError(
-            f"Refusing to listen on {settings.host} without an API key.",
-            hint="Pass --api-key KEY (or set CEDARBOX_API_KEY); git then asks for it as the "
-            "password.",
-        )
-    signal.signal(signal.SIGTERM, _interrupt)
-    server = CedarboxServer(settings)
-    started = False
-    try:
-        server.start_apps()
-        started = True
-        print(f"cedarbox listening on {server.url}", flush=True)
-        print(f"data directory: {settings.data_dir}", flush=True)
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        # Stop taking requests first, then the dynos: none is left behind (no orphans).
-        server.server_close()
-        for signum in (signal.SIGTERM, signal.SIGINT):  # a second one must not cut this short
-            signal.signal(signum, signal.SIG_IGN)
-        server.stop_apps()
-        if started:
-            print("cedarbox stopped", flush=True)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

@@ -1,11 +1,14 @@
-"""The router's pure parts: which host is an app, forwarded headers, log lines, error pages."""
+"""The router's pure parts (hosts, forwarded headers, log lines, error pages), its route table."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 
 import pytest
 
+from gitserver.runner.routes import Route, Routes, RouteTable
 from gitserver.web.router import RouterLine, app_from_host, error_page, forwarded_headers
 
 
@@ -79,3 +82,18 @@ def test_error_pages_name_the_problem_and_the_way_to_the_logs() -> None:
     assert "cedarbox logs --tail -a shop" in page
     assert "No such app" in error_page("<x>", "H99").decode()
     assert "<x>" not in error_page("<x>", "H99").decode()
+
+
+def test_the_route_table_queues_requests_while_dynos_boot_and_round_robins() -> None:
+    table = RouteTable()
+    assert table.lookup("shop") == Routes((), "none")
+    table.publish({"shop": Routes((), "starting")})
+    assert table.wait_for_route("shop", 0.05).status == "starting"  # timed out: still booting
+    up = Routes((Route("web.1", 5001), Route("web.2", 5002)), "up")
+    threading.Timer(0.1, table.publish, [{"shop": up}]).start()
+    started = time.monotonic()
+    assert table.wait_for_route("shop", 10) == up
+    assert time.monotonic() - started < 5  # woken by the publish, not by the timeout
+    assert {table.pick(up).dyno, table.pick(up).dyno} == {"web.1", "web.2"}
+    table.publish({})
+    assert table.lookup("shop").status == "none"

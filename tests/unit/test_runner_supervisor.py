@@ -15,6 +15,7 @@ import pytest
 
 from gitserver.pipeline.slug import write_slug
 from gitserver.processes import group_members
+from gitserver.runner.routes import RouteTable
 from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
 from gitserver.store import Store
@@ -47,7 +48,9 @@ def running(tmp_path: Path) -> Iterator[tuple[Supervisor, Store]]:
     store.create_release(
         "shop", "Deploy", build_id=None, slug=str(slug), process_types=dict(PROCFILE)
     )
-    supervisor = Supervisor(settings, host_env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
+    supervisor = Supervisor(
+        settings, RouteTable(), host_env={"PATH": "/usr/local/bin:/usr/bin:/bin"}
+    )
     supervisor.start()
     try:
         yield supervisor, store
@@ -78,7 +81,7 @@ def test_a_dyno_ignoring_sigterm_is_killed_after_the_grace(
 ) -> None:
     supervisor, store = running
     wait_for(lambda: states(store) == {"web.1": "up"})
-    assert supervisor.routes("shop").status == "up"
+    assert supervisor.routes.lookup("shop").status == "up"
     store.set_formation("shop", {"stubborn": 1})
     wait_for(lambda: states(store).get("stubborn.1") == "up")
     pgid = next(d.pid for d in store.dynos("shop") if d.name == "stubborn.1")
@@ -126,4 +129,4 @@ def test_crashes_restart_at_once_then_with_growing_delays(
     assert 0.25 < gaps[1] < 1.5  # then the backoff (0.3 s)
     assert 0.5 < gaps[2] < 2.0  # doubled, up to the maximum (0.6 s)
     assert "app[crasher.1]: failing" in log_text(supervisor)
-    assert supervisor.routes("shop").status == "none"  # no web dyno: H14
+    assert supervisor.routes.lookup("shop").status == "none"  # no web dyno: H14
