@@ -1,4 +1,4 @@
-"""Platform state in one SQLite database (WAL): apps, builds, releases, config, dynos.
+"""The SQLite implementation of the store (gitserver.store): one database file in WAL mode.
 
 The server, pre-receive hooks running in parallel and the CLI all open the same file. Every
 write runs in one `BEGIN IMMEDIATE` transaction, so a crash leaves the previous state. The
@@ -10,13 +10,24 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 
 from gitserver.errors import AppExists, AppNotFound
-from gitserver.records import Addon, App, Build, DynoRecord, DynoRequest, Release
+from gitserver.records import (
+    Addon,
+    App,
+    Build,
+    BuildStatus,
+    DynoAction,
+    DynoOwner,
+    DynoRecord,
+    DynoRequest,
+    DynoState,
+    Release,
+)
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -105,8 +116,8 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class Store:
-    """All reads and writes of platform state go through here."""
+class SQLiteStore:
+    """The platform state in `path`; satisfies gitserver.store.Store."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,11 +133,8 @@ class Store:
         self._db.close()
 
     def change_token(self) -> object:
-        """A value that changes whenever anyone writes the state (compare two with `!=`).
-
-        SQLite in WAL mode appends every commit to `<db>-wal` and checkpoints into the file
-        itself, so the two files' mtimes and sizes change with every write, by any process.
-        """
+        # SQLite in WAL mode appends every commit to `<db>-wal` and checkpoints into the file
+        # itself, so the two files' mtimes and sizes change with every write, by any process.
         token = []
         for path in (self.path, self.path.with_name(self.path.name + "-wal")):
             try:
@@ -138,6 +146,7 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
+        """The connection inside one `BEGIN IMMEDIATE` … `COMMIT` (rolled back on error)."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -200,7 +209,16 @@ class Store:
 
     def start_build(self, build_id: str, app: str, source_version: str, stack: str) -> Build:
         build = Build(
-            build_id, app, "pending", source_version, stack, time.time(), None, None, None, None
+            build_id,
+            app,
+            BuildStatus.PENDING,
+            source_version,
+            stack,
+            time.time(),
+            None,
+            None,
+            None,
+            None,
         )
         with self.transaction() as db:
             db.execute(
@@ -218,7 +236,7 @@ class Store:
         release_version: int | None = None,
         python_runtime: str | None = None,
     ) -> None:
-        status = "failed" if failure_code else "succeeded"
+        status = BuildStatus.FAILED if failure_code else BuildStatus.SUCCEEDED
         with self.transaction() as db:
             db.execute(
                 "UPDATE builds SET status = ?, finished_at = ?, failure_code = ?,"
@@ -227,25 +245,19 @@ class Store:
             )
 
     def end_interrupted_builds(self, app: str) -> list[str]:
-        """End the app's builds left "pending" by a process that died; return their ids.
-
-        Call with the app's lock held: only the holder of the lock can have a running build,
-        so any other pending build belongs to a killed hook. A build killed after its release
-        was created counts as succeeded (the release stands); any other as BUILD_INTERRUPTED.
-        """
         with self.transaction() as db:
             rows = db.execute(
                 "SELECT b.id, r.version FROM builds b LEFT JOIN releases r"
                 " ON r.app = b.app AND r.build_id = b.id"
-                " WHERE b.app = ? AND b.status = 'pending'",
-                (app,),
+                " WHERE b.app = ? AND b.status = ?",
+                (app, BuildStatus.PENDING),
             ).fetchall()
             for build_id, version in rows:
                 db.execute(
                     "UPDATE builds SET status = ?, finished_at = ?, failure_code = ?,"
                     " release_version = ? WHERE id = ?",
                     (
-                        "succeeded" if version else "failed",
+                        BuildStatus.SUCCEEDED if version else BuildStatus.FAILED,
                         time.time(),
                         None if version else "BUILD_INTERRUPTED",
                         version,
@@ -258,23 +270,19 @@ class Store:
         rows = self._db.execute(
             "SELECT * FROM builds WHERE app = ? ORDER BY started_at DESC", (app,)
         ).fetchall()
-        return [Build(**dict(r)) for r in rows]
+        return [_build(r) for r in rows]
 
     def last_successful_build(self, app: str) -> Build | None:
         row = self._db.execute(
-            "SELECT * FROM builds WHERE app = ? AND status = 'succeeded'"
-            " ORDER BY started_at DESC LIMIT 1",
-            (app,),
+            "SELECT * FROM builds WHERE app = ? AND status = ? ORDER BY started_at DESC LIMIT 1",
+            (app, BuildStatus.SUCCEEDED),
         ).fetchone()
-        return Build(**dict(row)) if row else None
+        return _build(row) if row else None
 
     # Releases and config ----------------------------------------------------------------
 
     def config(self, app: str) -> dict[str, str]:
-        rows = self._db.execute(
-            "SELECT key, value FROM config_vars WHERE app = ? ORDER BY key", (app,)
-        ).fetchall()
-        return {r["key"]: r["value"] for r in rows}
+        return _config(self._db, app)
 
     def create_release(
         self,
@@ -286,45 +294,27 @@ class Store:
         process_types: dict[str, str],
         user: str = "",
     ) -> Release:
-        """Append release vN+1 with a new slug and the app's current config vars."""
         with self.transaction() as db:
-            return _insert_release(
+            release = _insert_release(
                 db, app, description, build_id, slug, _config(db, app), process_types, user
             )
+            if build_id:
+                db.execute(
+                    "UPDATE builds SET release_version = ? WHERE id = ?",
+                    (release.version, build_id),
+                )
+        return release
 
     def change_config(
         self, app: str, *, set_vars: dict[str, str], unset: list[str], description: str, user: str
     ) -> Release:
-        """Change config vars and append the release that carries them, atomically."""
         with self.transaction() as db:
-            for key, value in set_vars.items():
-                db.execute(
-                    "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
-                    " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
-                    (app, key, value),
-                )
-            for key in unset:
-                db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (app, key))
-            current = _current(db, app)
-            return _insert_release(
-                db,
-                app,
-                description,
-                current.build_id if current else None,
-                current.slug if current else None,
-                _config(db, app),
-                current.process_types if current else {},
-                user,
-            )
+            return _release_current_slug(db, app, set_vars, unset, description, user)
 
     def rollback(self, app: str, target: Release, *, user: str) -> Release:
-        """A new release that reuses `target`'s slug and config vars (Heroku's rollback)."""
         with self.transaction() as db:
             db.execute("DELETE FROM config_vars WHERE app = ?", (app,))
-            db.executemany(
-                "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)",
-                [(app, k, v) for k, v in target.config.items()],
-            )
+            _set_config(db, app, target.config)
             return _insert_release(
                 db,
                 app,
@@ -337,57 +327,21 @@ class Store:
             )
 
     def attach_addon(self, addon: Addon, config: dict[str, str], *, user: str) -> Release:
-        """Record an add-on, set the config vars it provides, and release, atomically."""
+        names = [f.name for f in fields(Addon)]
         with self.transaction() as db:
             db.execute(
-                "INSERT INTO addons(app, name, service, plan, provider, config_var, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    addon.app,
-                    addon.name,
-                    addon.service,
-                    addon.plan,
-                    addon.provider,
-                    addon.config_var,
-                    addon.created_at,
-                ),
+                f"INSERT INTO addons({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                [getattr(addon, n) for n in names],
             )
-            db.executemany(
-                "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
-                " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
-                [(addon.app, k, v) for k, v in config.items()],
-            )
-            current = _current(db, addon.app)
-            return _insert_release(
-                db,
-                addon.app,
-                f"Add {addon.service} add-on",
-                current.build_id if current else None,
-                current.slug if current else None,
-                _config(db, addon.app),
-                current.process_types if current else {},
-                user,
-            )
+            description = f"Add {addon.service} add-on"
+            return _release_current_slug(db, addon.app, config, (), description, user)
 
     def detach_addon(
         self, addon: Addon, *, unset: list[str], description: str, user: str
     ) -> Release:
-        """Forget an add-on, unset the config vars it provided, and release, atomically."""
         with self.transaction() as db:
             db.execute("DELETE FROM addons WHERE app = ? AND name = ?", (addon.app, addon.name))
-            for key in unset:
-                db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (addon.app, key))
-            current = _current(db, addon.app)
-            return _insert_release(
-                db,
-                addon.app,
-                description,
-                current.build_id if current else None,
-                current.slug if current else None,
-                _config(db, addon.app),
-                current.process_types if current else {},
-                user,
-            )
+            return _release_current_slug(db, addon.app, {}, unset, description, user)
 
     def list_addons(self, app: str) -> list[Addon]:
         rows = self._db.execute(
@@ -411,11 +365,6 @@ class Store:
         return _current(self._db, app)
 
     def prune_slugs(self, app: str, keep: int) -> list[str]:
-        """Mark slugs beyond the newest `keep` releases pruned; return the files to delete.
-
-        The current and the previous release's slugs are never pruned, whatever `keep` says,
-        nor a slug that a kept release still uses (config changes and rollbacks share slugs).
-        """
         with self.transaction() as db:
             rows = db.execute(
                 "SELECT version, slug FROM releases WHERE app = ? AND slug IS NOT NULL"
@@ -438,7 +387,6 @@ class Store:
     # Formation, dyno requests and dynos ---------------------------------------------------
 
     def formation(self, app: str) -> dict[str, int]:
-        """Quantities set by `ps:scale` (types never scaled are absent: see runner.formation)."""
         rows = self._db.execute(
             "SELECT type, quantity FROM formation WHERE app = ? ORDER BY type", (app,)
         ).fetchall()
@@ -458,21 +406,20 @@ class Store:
                 [(app, t, q) for t, q in quantities.items()],
             )
 
-    def request_dynos(self, app: str, action: str, target: str) -> DynoRequest:
-        """Ask the supervisor to restart or stop dynos (it polls for requests)."""
+    def request_dynos(self, app: str, action: DynoAction, target: str) -> DynoRequest:
         now = time.time()
         with self.transaction() as db:
             cursor = db.execute(
                 "INSERT INTO dyno_requests(app, action, target, created_at) VALUES (?, ?, ?, ?)",
                 (app, action, target, now),
             )
-        return DynoRequest(int(cursor.lastrowid or 0), app, action, target, now)
+        return DynoRequest(int(cursor.lastrowid or 0), app, DynoAction(action), target, now)
 
     def dyno_requests_after(self, request_id: int) -> list[DynoRequest]:
         rows = self._db.execute(
             "SELECT * FROM dyno_requests WHERE id > ? ORDER BY id", (request_id,)
         ).fetchall()
-        return [DynoRequest(**dict(r)) for r in rows]
+        return [_dyno_request(r) for r in rows]
 
     def last_dyno_request_id(self) -> int:
         row = self._db.execute("SELECT MAX(id) FROM dyno_requests").fetchone()
@@ -489,39 +436,63 @@ class Store:
             rows = self._db.execute(
                 "SELECT * FROM dynos WHERE app = ? ORDER BY name, since", (app,)
             ).fetchall()
-        return [DynoRecord(**dict(r)) for r in rows]
+        return [_dyno(r) for r in rows]
 
-    def save_dyno(self, dyno: DynoRecord) -> None:
-        names = [f.name for f in fields(DynoRecord)]
-        with self.transaction() as db:
-            db.execute(
-                f"INSERT OR REPLACE INTO dynos({', '.join(names)})"
-                f" VALUES ({', '.join('?' for _ in names)})",
-                [getattr(dyno, n) for n in names],
-            )
-
-    def save_dyno_if_absent(self, dyno: DynoRecord) -> bool:
-        """Insert a dyno unless one of the same app and name exists (one-off names)."""
-        names = [f.name for f in fields(DynoRecord)]
+    def claim_dyno(self, dyno: DynoRecord) -> bool:
         with self.transaction() as db:
             taken = db.execute(
                 "SELECT 1 FROM dynos WHERE app = ? AND name = ?", (dyno.app, dyno.name)
             ).fetchone()
             if taken:
                 return False
-            db.execute(
-                f"INSERT INTO dynos({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                [getattr(dyno, n) for n in names],
-            )
+            _insert_dyno(db, dyno, "INSERT")
         return True
+
+    def save_dyno(self, dyno: DynoRecord) -> None:
+        with self.transaction() as db:
+            _insert_dyno(db, dyno, "INSERT OR REPLACE")
 
     def delete_dyno(self, dyno_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM dynos WHERE id = ?", (dyno_id,))
 
-    def delete_dynos(self, *, owner: str) -> None:
+    def delete_dynos(self, *, owner: DynoOwner) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM dynos WHERE owner = ?", (owner,))
+
+
+def _set_config(db: sqlite3.Connection, app: str, values: Mapping[str, str]) -> None:
+    db.executemany(
+        "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
+        " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
+        [(app, k, v) for k, v in values.items()],
+    )
+
+
+def _release_current_slug(
+    db: sqlite3.Connection,
+    app: str,
+    set_vars: Mapping[str, str],
+    unset: Iterable[str],
+    description: str,
+    user: str,
+) -> Release:
+    """Change config vars, then append a release of the current slug that carries them."""
+    _set_config(db, app, set_vars)
+    db.executemany(
+        "DELETE FROM config_vars WHERE app = ? AND key = ?", [(app, key) for key in unset]
+    )
+    current = _current(db, app)
+    return _insert_release(
+        db,
+        app,
+        description,
+        current.build_id if current else None,
+        current.slug if current else None,
+        _config(db, app),
+        current.process_types if current else {},
+        user,
+    )
 
 
 def _config(db: sqlite3.Connection, app: str) -> dict[str, str]:
@@ -574,11 +545,15 @@ def _insert_release(
             user,
         ),
     )
-    if build_id and description.startswith("Deploy"):
-        db.execute(
-            "UPDATE builds SET release_version = ? WHERE id = ?", (release.version, build_id)
-        )
     return release
+
+
+def _insert_dyno(db: sqlite3.Connection, dyno: DynoRecord, verb: str) -> None:
+    names = [f.name for f in fields(DynoRecord)]
+    db.execute(
+        f"{verb} INTO dynos({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+        [getattr(dyno, n) for n in names],
+    )
 
 
 def _release(row: sqlite3.Row) -> Release:
@@ -587,3 +562,22 @@ def _release(row: sqlite3.Row) -> Release:
     data["process_types"] = json.loads(data["process_types"])
     data["slug_pruned"] = bool(data["slug_pruned"])
     return Release(**data)
+
+
+def _build(row: sqlite3.Row) -> Build:
+    data = dict(row)
+    data["status"] = BuildStatus(data["status"])
+    return Build(**data)
+
+
+def _dyno(row: sqlite3.Row) -> DynoRecord:
+    data = dict(row)
+    data["state"] = DynoState(data["state"])
+    data["owner"] = DynoOwner(data["owner"])
+    return DynoRecord(**data)
+
+
+def _dyno_request(row: sqlite3.Row) -> DynoRequest:
+    data = dict(row)
+    data["action"] = DynoAction(data["action"])
+    return DynoRequest(**data)
