@@ -6,7 +6,6 @@ the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/superv
 
 from __future__ import annotations
 
-import getpass
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
 from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound
 from gitserver.pipeline import cache
-from gitserver.records import App, DynoRecord, Release
+from gitserver.records import App, DynoAction, DynoRecord, Release, current_user
 from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
-from gitserver.store import Store
+from gitserver.store import Store, open_store
 
 
 @dataclass
@@ -36,7 +35,7 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings) -> Platform:
         data = DataDir(settings.data_dir).ensure()
-        return cls(settings=settings, data=data, store=Store(data.database))
+        return cls(settings=settings, data=data, store=open_store(data.database))
 
     def close(self) -> None:
         self.store.close()
@@ -163,7 +162,7 @@ class Platform:
         supervisor."""
         release, _ = self.formation(name)
         formation.check_target(target, release.process_types if release else {})
-        self.store.request_dynos(name, action, target)
+        self.store.request_dynos(name, DynoAction(action), target)
 
     def dynos(self, name: str) -> list[DynoRecord]:
         """What runs: supervised dynos while a server runs, and one-offs (`run`)."""
@@ -221,11 +220,6 @@ class Platform:
 
     def base_url(self) -> str:
         return self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-
-
-def current_user() -> str:
-    """Who made a release, as `releases` shows it."""
-    return f"{getpass.getuser()}@localhost"
 
 
 def _unused_name(store: Store) -> str:

@@ -24,7 +24,7 @@ from gitserver.applog import AppLog
 from gitserver.errors import ReleaseNotFound, UsageError
 from gitserver.platform import Platform
 from gitserver.processes import exit_status, free_port, signal_group, start_time
-from gitserver.records import DynoRecord
+from gitserver.records import DynoOwner, DynoRecord, DynoState
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
 
@@ -85,16 +85,16 @@ def _claim_name(platform: Platform, app: str, version: int, command: str) -> tup
             name=f"run.{random.randint(1000, 9999)}",
             type="run",
             release_version=version,
-            state="starting",
+            state=DynoState.STARTING,
             since=time.time(),
             command=command,
             pid=None,
             proc_start=None,
             port=None,
             restarts=0,
-            owner="run",
+            owner=DynoOwner.RUN,
         )
-        if platform.store.save_dyno_if_absent(record):
+        if platform.store.claim_dyno(record):
             return record.name, record.id
     raise UsageError("Too many one-off dynos are running.", hint="Wait for some to finish.")
 
@@ -126,14 +126,14 @@ def _attached(
             name=name,
             type="run",
             release_version=version,
-            state="up",
+            state=DynoState.UP,
             since=time.time(),
             command=command,
             pid=proc.pid,
             proc_start=start_time(proc.pid),
             port=None,
             restarts=0,
-            owner="run",
+            owner=DynoOwner.RUN,
         )
     )
 

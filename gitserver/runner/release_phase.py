@@ -26,7 +26,7 @@ from gitserver.applog import AppLog
 from gitserver.errors import ReleaseFailed
 from gitserver.output import Output
 from gitserver.processes import exit_status, signal_group, spawn, start_time
-from gitserver.records import DynoRecord
+from gitserver.records import DynoOwner, DynoRecord, DynoState
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
 from gitserver.store import Store
@@ -111,14 +111,14 @@ def _run(
         name=name,
         type="release",
         release_version=0,
-        state="up",
+        state=DynoState.UP,
         since=time.time(),
         command=command,
         pid=proc.pid,
         proc_start=start_time(proc.pid),
         port=None,
         restarts=0,
-        owner="run",
+        owner=DynoOwner.RUN,
     )
     store.save_dyno(record)
     log.write(f"heroku[{name}]", "State changed from starting to up")

@@ -51,13 +51,13 @@ from gitserver.processes import (
     spawn,
     start_time,
 )
-from gitserver.records import DynoRecord, DynoRequest, Release
+from gitserver.records import DynoOwner, DynoRecord, DynoRequest, DynoState, Release
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
 from gitserver.settings import Settings
-from gitserver.store import Store
+from gitserver.store import Store, open_store
 
-OWNER = "supervisor"
+OWNER = DynoOwner.SUPERVISOR
 FAST_TICK = 0.05  # while something boots or stops
 STABLE_AFTER = 10 * 60  # a dyno up this long has its crash count forgotten
 LOG_TRIM_EVERY = 30.0
@@ -100,7 +100,7 @@ class Dyno:
             name=self.name,
             type=self.type,
             release_version=self.release,
-            state=self.state,
+            state=DynoState(self.state),
             since=self.since,
             command=self.command,
             pid=pid,
@@ -170,7 +170,7 @@ class Supervisor:
     # Lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        self._store = Store(self.data.database)
+        self._store = open_store(self.data.database)
         self._last_request = self._store.last_dyno_request_id()
         self._reap_orphans()
         self._sweep_trash()
