@@ -2,7 +2,7 @@
 
 The server, pre-receive hooks running in parallel and the CLI all open the same file. Every
 write runs in one `BEGIN IMMEDIATE` transaction, so a crash leaves the previous state. The
-schema is versioned with `PRAGMA user_version` and migrated on open.
+schema (gitserver.sqliteschema) is migrated on open.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 from gitserver.errors import AppExists, AppNotFound
 from gitserver.records import (
@@ -28,92 +29,9 @@ from gitserver.records import (
     DynoState,
     Release,
 )
+from gitserver.sqliteschema import MIGRATIONS, migrate, schema_version
 
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE apps (
-        name        TEXT PRIMARY KEY,
-        stack       TEXT NOT NULL,
-        created_at  REAL NOT NULL
-    );
-    CREATE TABLE builds (
-        id              TEXT PRIMARY KEY,
-        app             TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        status          TEXT NOT NULL,
-        source_version  TEXT NOT NULL,
-        stack           TEXT NOT NULL,
-        started_at      REAL NOT NULL,
-        finished_at     REAL,
-        failure_code    TEXT,
-        release_version INTEGER,
-        python_runtime  TEXT
-    );
-    CREATE INDEX builds_by_app ON builds(app, started_at);
-    CREATE TABLE releases (
-        app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        version      INTEGER NOT NULL,
-        description  TEXT NOT NULL,
-        build_id     TEXT,
-        slug         TEXT,
-        config       TEXT NOT NULL,
-        process_types TEXT NOT NULL,
-        created_at   REAL NOT NULL,
-        user         TEXT NOT NULL DEFAULT '',
-        slug_pruned  INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (app, version)
-    );
-    CREATE TABLE addons (
-        app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        name         TEXT NOT NULL,
-        service      TEXT NOT NULL,
-        plan         TEXT NOT NULL,
-        provider     TEXT NOT NULL,
-        config_var   TEXT NOT NULL,
-        created_at   REAL NOT NULL,
-        PRIMARY KEY (app, name)
-    );
-    CREATE TABLE config_vars (
-        app    TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        key    TEXT NOT NULL,
-        value  TEXT NOT NULL,
-        PRIMARY KEY (app, key)
-    );
-    """,
-    # 2: running apps. `formation` and `dyno_requests` are desired state (written by the CLI);
-    # `dynos` is what runs (written by the supervisor in `cedarbox serve`, and by `run`).
-    """
-    CREATE TABLE formation (
-        app       TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        type      TEXT NOT NULL,
-        quantity  INTEGER NOT NULL,
-        PRIMARY KEY (app, type)
-    );
-    CREATE TABLE dyno_requests (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        app         TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        action      TEXT NOT NULL,
-        target      TEXT NOT NULL,
-        created_at  REAL NOT NULL
-    );
-    CREATE TABLE dynos (
-        id               TEXT PRIMARY KEY,
-        app              TEXT NOT NULL,
-        name             TEXT NOT NULL,
-        type             TEXT NOT NULL,
-        release_version  INTEGER NOT NULL,
-        state            TEXT NOT NULL,
-        since            REAL NOT NULL,
-        command          TEXT NOT NULL,
-        pid              INTEGER,
-        proc_start       INTEGER,
-        port             INTEGER,
-        restarts         INTEGER NOT NULL DEFAULT 0,
-        owner            TEXT NOT NULL,
-        detail           TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX dynos_by_app ON dynos(app, name);
-    """,
-)
+R = TypeVar("R")
 
 
 class SQLiteStore:
@@ -156,15 +74,10 @@ class SQLiteStore:
         self._db.execute("COMMIT")
 
     def _migrate(self) -> None:
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
+        if schema_version(self._db) == len(MIGRATIONS):
             return
         with self.transaction() as db:
-            current = db.execute("PRAGMA user_version").fetchone()[0]
-            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={version}")
+            migrate(db)
 
     # Apps -------------------------------------------------------------------------------
 
@@ -181,8 +94,7 @@ class SQLiteStore:
         return app
 
     def find_app(self, name: str) -> App | None:
-        row = self._db.execute("SELECT * FROM apps WHERE name = ?", (name,)).fetchone()
-        return App(**dict(row)) if row else None
+        return _one(self._db, App, "SELECT * FROM apps WHERE name = ?", name)
 
     def get_app(self, name: str) -> App:
         app = self.find_app(name)
@@ -194,8 +106,7 @@ class SQLiteStore:
         return app
 
     def list_apps(self) -> list[App]:
-        rows = self._db.execute("SELECT * FROM apps ORDER BY name").fetchall()
-        return [App(**dict(r)) for r in rows]
+        return _all(self._db, App, "SELECT * FROM apps ORDER BY name")
 
     def delete_app(self, name: str) -> None:
         with self.transaction() as db:
@@ -267,17 +178,18 @@ class SQLiteStore:
         return [build_id for build_id, version in rows if not version]
 
     def list_builds(self, app: str) -> list[Build]:
-        rows = self._db.execute(
-            "SELECT * FROM builds WHERE app = ? ORDER BY started_at DESC", (app,)
-        ).fetchall()
-        return [_build(r) for r in rows]
+        return _all(
+            self._db, Build, "SELECT * FROM builds WHERE app = ? ORDER BY started_at DESC", app
+        )
 
     def last_successful_build(self, app: str) -> Build | None:
-        row = self._db.execute(
+        return _one(
+            self._db,
+            Build,
             "SELECT * FROM builds WHERE app = ? AND status = ? ORDER BY started_at DESC LIMIT 1",
-            (app, BuildStatus.SUCCEEDED),
-        ).fetchone()
-        return _build(row) if row else None
+            app,
+            BuildStatus.SUCCEEDED,
+        )
 
     # Releases and config ----------------------------------------------------------------
 
@@ -327,12 +239,8 @@ class SQLiteStore:
             )
 
     def attach_addon(self, addon: Addon, config: dict[str, str], *, user: str) -> Release:
-        names = [f.name for f in fields(Addon)]
         with self.transaction() as db:
-            db.execute(
-                f"INSERT INTO addons({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                [getattr(addon, n) for n in names],
-            )
+            _insert(db, "INSERT", "addons", addon)
             description = f"Add {addon.service} add-on"
             return _release_current_slug(db, addon.app, config, (), description, user)
 
@@ -344,22 +252,15 @@ class SQLiteStore:
             return _release_current_slug(db, addon.app, {}, unset, description, user)
 
     def list_addons(self, app: str) -> list[Addon]:
-        rows = self._db.execute(
-            "SELECT * FROM addons WHERE app = ? ORDER BY created_at", (app,)
-        ).fetchall()
-        return [Addon(**dict(r)) for r in rows]
+        return _all(self._db, Addon, "SELECT * FROM addons WHERE app = ? ORDER BY created_at", app)
 
     def get_release(self, app: str, version: int) -> Release | None:
-        row = self._db.execute(
-            "SELECT * FROM releases WHERE app = ? AND version = ?", (app, version)
-        ).fetchone()
-        return _release(row) if row else None
+        sql = "SELECT * FROM releases WHERE app = ? AND version = ?"
+        return _one(self._db, Release, sql, app, version)
 
     def list_releases(self, app: str) -> list[Release]:
-        rows = self._db.execute(
-            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC", (app,)
-        ).fetchall()
-        return [_release(r) for r in rows]
+        sql = "SELECT * FROM releases WHERE app = ? ORDER BY version DESC"
+        return _all(self._db, Release, sql, app)
 
     def current_release(self, app: str) -> Release | None:
         return _current(self._db, app)
@@ -416,10 +317,8 @@ class SQLiteStore:
         return DynoRequest(int(cursor.lastrowid or 0), app, DynoAction(action), target, now)
 
     def dyno_requests_after(self, request_id: int) -> list[DynoRequest]:
-        rows = self._db.execute(
-            "SELECT * FROM dyno_requests WHERE id > ? ORDER BY id", (request_id,)
-        ).fetchall()
-        return [_dyno_request(r) for r in rows]
+        sql = "SELECT * FROM dyno_requests WHERE id > ? ORDER BY id"
+        return _all(self._db, DynoRequest, sql, request_id)
 
     def last_dyno_request_id(self) -> int:
         row = self._db.execute("SELECT MAX(id) FROM dyno_requests").fetchone()
@@ -431,12 +330,9 @@ class SQLiteStore:
 
     def dynos(self, app: str | None = None) -> list[DynoRecord]:
         if app is None:
-            rows = self._db.execute("SELECT * FROM dynos ORDER BY app, name, since").fetchall()
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM dynos WHERE app = ? ORDER BY name, since", (app,)
-            ).fetchall()
-        return [_dyno(r) for r in rows]
+            return _all(self._db, DynoRecord, "SELECT * FROM dynos ORDER BY app, name, since")
+        sql = "SELECT * FROM dynos WHERE app = ? ORDER BY name, since"
+        return _all(self._db, DynoRecord, sql, app)
 
     def claim_dyno(self, dyno: DynoRecord) -> bool:
         with self.transaction() as db:
@@ -445,12 +341,12 @@ class SQLiteStore:
             ).fetchone()
             if taken:
                 return False
-            _insert_dyno(db, dyno, "INSERT")
+            _insert(db, "INSERT", "dynos", dyno)
         return True
 
     def save_dyno(self, dyno: DynoRecord) -> None:
         with self.transaction() as db:
-            _insert_dyno(db, dyno, "INSERT OR REPLACE")
+            _insert(db, "INSERT OR REPLACE", "dynos", dyno)
 
     def delete_dyno(self, dyno_id: str) -> None:
         with self.transaction() as db:
@@ -501,10 +397,9 @@ def _config(db: sqlite3.Connection, app: str) -> dict[str, str]:
 
 
 def _current(db: sqlite3.Connection, app: str) -> Release | None:
-    row = db.execute(
-        "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", (app,)
-    ).fetchone()
-    return _release(row) if row else None
+    return _one(
+        db, Release, "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", app
+    )
 
 
 def _insert_release(
@@ -548,36 +443,33 @@ def _insert_release(
     return release
 
 
-def _insert_dyno(db: sqlite3.Connection, dyno: DynoRecord, verb: str) -> None:
-    names = [f.name for f in fields(DynoRecord)]
+def _insert(db: sqlite3.Connection, verb: str, table: str, record: Addon | DynoRecord) -> None:
+    """`verb` ("INSERT", "INSERT OR REPLACE") the record: its fields are the table's columns."""
+    names = [f.name for f in fields(record)]
     db.execute(
-        f"{verb} INTO dynos({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-        [getattr(dyno, n) for n in names],
+        f"{verb} INTO {table}({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+        [getattr(record, n) for n in names],
     )
 
 
-def _release(row: sqlite3.Row) -> Release:
-    data = dict(row)
-    data["config"] = json.loads(data["config"])
-    data["process_types"] = json.loads(data["process_types"])
-    data["slug_pruned"] = bool(data["slug_pruned"])
-    return Release(**data)
+def _one(db: sqlite3.Connection, kind: Callable[..., R], sql: str, *args: object) -> R | None:
+    row = db.execute(sql, args).fetchone()
+    return _record(kind, row) if row else None
 
 
-def _build(row: sqlite3.Row) -> Build:
-    data = dict(row)
-    data["status"] = BuildStatus(data["status"])
-    return Build(**data)
+def _all(db: sqlite3.Connection, kind: Callable[..., R], sql: str, *args: object) -> list[R]:
+    return [_record(kind, row) for row in db.execute(sql, args)]
 
 
-def _dyno(row: sqlite3.Row) -> DynoRecord:
-    data = dict(row)
-    data["state"] = DynoState(data["state"])
-    data["owner"] = DynoOwner(data["owner"])
-    return DynoRecord(**data)
+# How a column's stored value becomes its record's field; other columns are stored as they are.
+_DECODE: dict[object, dict[str, Callable[[Any], object]]] = {
+    Build: {"status": BuildStatus},
+    Release: {"config": json.loads, "process_types": json.loads, "slug_pruned": bool},
+    DynoRecord: {"state": DynoState, "owner": DynoOwner},
+    DynoRequest: {"action": DynoAction},
+}
 
 
-def _dyno_request(row: sqlite3.Row) -> DynoRequest:
-    data = dict(row)
-    data["action"] = DynoAction(data["action"])
-    return DynoRequest(**data)
+def _record(kind: Callable[..., R], row: sqlite3.Row) -> R:
+    decode = _DECODE.get(kind, {})
+    return kind(**{k: decode[k](v) if k in decode else v for k, v in dict(row).items()})

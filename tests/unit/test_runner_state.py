@@ -13,7 +13,8 @@ import pytest
 from gitserver import serverinfo
 from gitserver.errors import ServerRunning
 from gitserver.processes import start_time
-from gitserver.sqlitestore import MIGRATIONS, SQLiteStore
+from gitserver.sqliteschema import MIGRATIONS
+from gitserver.sqlitestore import SQLiteStore
 
 
 def test_a_version_1_database_gains_the_running_tables(tmp_path: Path) -> None:
