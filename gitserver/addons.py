@@ -11,6 +11,9 @@ Each PostgreSQL add-on gets its own role (random password) and a database only t
 connect to; `DATABASE_URL` and a `HEROKU_POSTGRESQL_<COLOR>_URL` attachment name point at it.
 The database is made before the release that carries its URL, and dropped again if that
 release cannot be recorded, so a failure never leaves a half-made add-on.
+
+Add-ons sit below the platform: the operations take an `AddonContext` (the state, the data
+directory, the settings and the app log), which the Platform is one of.
 """
 
 from __future__ import annotations
@@ -20,12 +23,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
+from gitserver.appnames import validate_app_name
+from gitserver.datadir import DataDir
 from gitserver.errors import AddonFailed, AddonNotFound, UsageError
 from gitserver.output import Output
-from gitserver.platform import Platform, current_user
-from gitserver.records import Addon, Release
+from gitserver.records import Addon, App, Release, current_user
+from gitserver.settings import Settings
+from gitserver.store import Store
 
 if TYPE_CHECKING:
     from gitserver.postgres import ManagedCluster
@@ -75,6 +81,23 @@ SQLITE_NOTICE = (
 )
 
 
+class AddonContext(Protocol):
+    """What the add-on operations work with."""
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def data(self) -> DataDir: ...
+
+    @property
+    def settings(self) -> Settings: ...
+
+    def log_release(self, release: Release) -> Release:
+        """Write the release's `app[api]` lines to the app log; return the release."""
+        ...
+
+
 @dataclass(frozen=True)
 class Provisioned:
     addon: Addon
@@ -88,20 +111,20 @@ def split_addon(spec: str) -> tuple[str, str]:
     return service, plan or "essential-0"
 
 
-def provision_requested(platform: Platform, app: str, requested: list[str]) -> list[Provisioned]:
+def provision_requested(ctx: AddonContext, app: str, requested: list[str]) -> list[Provisioned]:
     """Attach every requested add-on the app does not have yet."""
-    have = {a.service for a in platform.store.list_addons(app)}
+    have = {a.service for a in ctx.store.list_addons(app)}
     done = []
     for spec in requested:
         service, plan = split_addon(spec)
         if service in have:
             continue
-        done.append(provision(platform, app, service, plan))
+        done.append(provision(ctx, app, service, plan))
         have.add(service)
     return done
 
 
-def provision(platform: Platform, app: str, service: str, plan: str) -> Provisioned:
+def provision(ctx: AddonContext, app: str, service: str, plan: str) -> Provisioned:
     """Create one add-on and the release that carries its config vars."""
     if service != POSTGRES:
         raise UsageError(
@@ -109,75 +132,75 @@ def provision(platform: Platform, app: str, service: str, plan: str) -> Provisio
             hint=f"cedarbox provides {POSTGRES}.",
             code="NO_SUCH_ADDON_SERVICE",
         )
-    provider = postgres_provider(platform)
+    provider = postgres_provider(ctx)
     if provider == SQLITE:
-        return _provision_sqlite(platform, app, service, plan)
-    return _provision_postgres(platform, app, service, plan, provider)
+        return _provision_sqlite(ctx, app, service, plan)
+    return _provision_postgres(ctx, app, service, plan, provider)
 
 
-def postgres_provider(platform: Platform) -> str:
+def postgres_provider(ctx: AddonContext) -> str:
     """The first provider of the chain that this host and these settings allow."""
-    if platform.settings.postgres_admin_url:
+    if ctx.settings.postgres_admin_url:
         return EXTERNAL
-    if platform.settings.postgres.lower() != "off" and _postgres().cluster_available():
+    if ctx.settings.postgres.lower() != "off" and _postgres().cluster_available():
         return MANAGED
     return SQLITE
 
 
-def destroy(platform: Platform, app: str, name: str) -> Release:
+def destroy(ctx: AddonContext, app: str, name: str) -> Release:
     """Drop the add-on's data, unset its config vars, release "Remove … add-on"."""
-    addon = find_addon(platform, app, name)
-    config = platform.store.config(app)
+    addon = find_addon(ctx, app, name)
+    config = ctx.store.config(app)
     if addon.provider in (EXTERNAL, MANAGED):
-        url, where = _admin(platform, addon.provider)
+        url, where = _admin(ctx, addon.provider)
         _postgres().drop_database(url, _db_name(addon), where)
     else:
-        sqlite_path(platform, addon).unlink(missing_ok=True)
+        sqlite_path(ctx, addon).unlink(missing_ok=True)
     unset = [k for k in _config_vars(addon, config) if k in config]
-    release = platform.store.detach_addon(
+    release = ctx.store.detach_addon(
         addon, unset=unset, description=f"Remove {addon.service} add-on", user=current_user()
     )
-    return platform.log_release(release)
+    return ctx.log_release(release)
 
 
-def destroy_all(platform: Platform, app: str) -> list[str]:
+def destroy_all(ctx: AddonContext, app: str) -> list[str]:
     """Drop every add-on's data before the app goes; what could not be dropped, said why."""
     problems = []
-    for addon in platform.store.list_addons(app):
+    for addon in ctx.store.list_addons(app):
         try:
             if addon.provider in (EXTERNAL, MANAGED):
-                url, where = _admin(platform, addon.provider)
+                url, where = _admin(ctx, addon.provider)
                 _postgres().drop_database(url, _db_name(addon), where)
         except AddonFailed as exc:
             problems.append(f"{addon.name}: {exc.message}")
     return problems
 
 
-def reset(platform: Platform, app: str, name: str | None) -> Addon:
+def reset(ctx: AddonContext, app: str, name: str | None) -> Addon:
     """Empty the add-on's database (pg:reset); its URL and role stay."""
-    addon = _postgres_addon(platform, app, name)
+    addon = _postgres_addon(ctx, app, name)
     if addon.provider == SQLITE:
-        path = sqlite_path(platform, addon)
+        path = sqlite_path(ctx, addon)
         path.unlink(missing_ok=True)
         path.touch()
     else:
-        url, where = _admin(platform, addon.provider)
+        url, where = _admin(ctx, addon.provider)
         _postgres().reset_database(url, _db_name(addon), where)
     return addon
 
 
-def psql_url(platform: Platform, app: str, name: str | None) -> str:
+def psql_url(ctx: AddonContext, app: str, name: str | None) -> str:
     """The URL `pg:psql` connects with; starts the managed cluster if needed."""
-    addon = _postgres_addon(platform, app, name)
+    addon = _postgres_addon(ctx, app, name)
     if addon.provider == SQLITE:
         raise UsageError(
             f"{addon.name} is an SQLite database, not PostgreSQL.",
-            hint=f"Open it with `sqlite3 {sqlite_path(platform, addon)}`.",
+            hint=f"Open it with `sqlite3 {sqlite_path(ctx, addon)}`.",
             code="NOT_POSTGRES",
         )
     if addon.provider == MANAGED:
-        _admin(platform, MANAGED)  # make sure it runs
-    url = platform.store.config(app).get(addon.config_var)
+        _admin(ctx, MANAGED)  # make sure it runs
+    url = ctx.store.config(app).get(addon.config_var)
     if not url:
         raise UsageError(
             f"{addon.config_var} is not set on {app}.", hint="Was it unset with config:unset?"
@@ -185,10 +208,10 @@ def psql_url(platform: Platform, app: str, name: str | None) -> str:
     return url
 
 
-def find_addon(platform: Platform, app: str, name: str) -> Addon:
-    platform.get_app(app)
-    config = platform.store.config(app)
-    for addon in platform.store.list_addons(app):
+def find_addon(ctx: AddonContext, app: str, name: str) -> Addon:
+    _get_app(ctx, app)
+    config = ctx.store.config(app)
+    for addon in ctx.store.list_addons(app):
         names = {addon.name}
         for var in _config_vars(addon, config):  # DATABASE_URL, DATABASE, HEROKU_POSTGRESQL_RED
             names |= {var, var.removesuffix("_URL")}
@@ -200,26 +223,26 @@ def find_addon(platform: Platform, app: str, name: str) -> Addon:
     )
 
 
-def addon_config_vars(platform: Platform, addon: Addon) -> list[str]:
-    config = platform.store.config(addon.app)
+def addon_config_vars(ctx: AddonContext, addon: Addon) -> list[str]:
+    config = ctx.store.config(addon.app)
     return [k for k in _config_vars(addon, config) if k in config]
 
 
-def start_managed_if_used(platform: Platform) -> bool:
+def start_managed_if_used(ctx: AddonContext) -> bool:
     """At server start: run the managed cluster if any app has an add-on on it."""
-    for app in platform.store.list_apps():
-        if any(a.provider == MANAGED for a in platform.store.list_addons(app.name)):
-            _admin(platform, MANAGED)
+    for app in ctx.store.list_apps():
+        if any(a.provider == MANAGED for a in ctx.store.list_addons(app.name)):
+            _admin(ctx, MANAGED)
             return True
     return False
 
 
-def stop_managed(platform: Platform) -> bool:
-    return managed_cluster(platform).stop()
+def stop_managed(ctx: AddonContext) -> bool:
+    return managed_cluster(ctx).stop()
 
 
-def managed_cluster(platform: Platform) -> ManagedCluster:
-    return _postgres().ManagedCluster(platform.data.root / "postgres")
+def managed_cluster(ctx: AddonContext) -> ManagedCluster:
+    return _postgres().ManagedCluster(ctx.data.root / "postgres")
 
 
 def announce(out: Output, provisioned: list[Provisioned], *, legacy: bool) -> None:
@@ -237,58 +260,58 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{path}"
 
 
-def sqlite_path(platform: Platform, addon: Addon) -> Path:
-    return platform.data.addons(addon.app) / f"{addon.name}.sqlite3"
+def sqlite_path(ctx: AddonContext, addon: Addon) -> Path:
+    return ctx.data.addons(addon.app) / f"{addon.name}.sqlite3"
 
 
 # Internals --------------------------------------------------------------------------------
 
 
 def _provision_postgres(
-    platform: Platform, app: str, service: str, plan: str, provider: str
+    ctx: AddonContext, app: str, service: str, plan: str, provider: str
 ) -> Provisioned:
-    config = platform.store.config(app)
-    used = {a.config_var for a in platform.store.list_addons(app)} | set(config)
+    config = ctx.store.config(app)
+    used = {a.config_var for a in ctx.store.list_addons(app)} | set(config)
     colors = [c for c in COLORS if f"HEROKU_POSTGRESQL_{c}_URL" not in used]
     color_var = f"HEROKU_POSTGRESQL_{secrets.choice(colors or COLORS)}_URL"
     name = f"postgresql-{secrets.token_hex(4)}"
     addon = Addon(app, name, service, plan, provider, color_var, time.time())
-    url, where = _admin(platform, provider)
+    url, where = _admin(ctx, provider)
     database = _postgres().create_database(url, _db_name(addon), where)
     values = {color_var: database.url}
     if "DATABASE_URL" not in config:
         values["DATABASE_URL"] = database.url
     try:
-        release = platform.store.attach_addon(addon, values, user=current_user())
+        release = ctx.store.attach_addon(addon, values, user=current_user())
     except BaseException:
         _postgres().drop_database(url, _db_name(addon), where)
         raise
     return Provisioned(addon, release, None)
 
 
-def _provision_sqlite(platform: Platform, app: str, service: str, plan: str) -> Provisioned:
+def _provision_sqlite(ctx: AddonContext, app: str, service: str, plan: str) -> Provisioned:
     name = f"{service.removeprefix('heroku-')}-{secrets.token_hex(4)}"
     addon = Addon(app, name, service, plan, SQLITE, "DATABASE_URL", time.time())
-    database = sqlite_path(platform, addon)
+    database = sqlite_path(ctx, addon)
     database.parent.mkdir(parents=True, exist_ok=True)
     database.touch()
-    release = platform.store.attach_addon(
+    release = ctx.store.attach_addon(
         addon, {"DATABASE_URL": sqlite_url(database)}, user=current_user()
     )
     return Provisioned(addon, release, SQLITE_NOTICE)
 
 
-def _admin(platform: Platform, provider: str) -> tuple[str, str]:
+def _admin(ctx: AddonContext, provider: str) -> tuple[str, str]:
     """The admin URL for a provider (starting the managed cluster) and how to name it."""
     if provider == EXTERNAL:
-        url = platform.settings.postgres_admin_url
+        url = ctx.settings.postgres_admin_url
         if not url:
             raise AddonFailed(
                 "This add-on lives on an external PostgreSQL server, and no admin URL is set.",
                 hint="Pass --postgres-admin-url or set CEDARBOX_POSTGRES_ADMIN_URL.",
             )
         return url, "the server of the admin URL"
-    cluster = managed_cluster(platform)
+    cluster = managed_cluster(ctx)
     return cluster.admin_url(), cluster.describe()
 
 
@@ -306,17 +329,17 @@ def _config_vars(addon: Addon, config: dict[str, str]) -> list[str]:
     return keys
 
 
-def _postgres_addon(platform: Platform, app: str, name: str | None) -> Addon:
+def _postgres_addon(ctx: AddonContext, app: str, name: str | None) -> Addon:
     if name:
-        return find_addon(platform, app, name)
-    platform.get_app(app)
-    addons = [a for a in platform.store.list_addons(app) if a.service == POSTGRES]
+        return find_addon(ctx, app, name)
+    _get_app(ctx, app)
+    addons = [a for a in ctx.store.list_addons(app) if a.service == POSTGRES]
     if not addons:
         raise AddonNotFound(
             f"{app} has no heroku-postgresql add-on.",
             hint=f"Create one with `cedarbox addons:create heroku-postgresql -a {app}`.",
         )
-    config = platform.store.config(app)
+    config = ctx.store.config(app)
     for addon in addons:  # the one behind DATABASE_URL, as heroku pg:psql picks it
         if "DATABASE_URL" in _config_vars(addon, config):
             return addon
@@ -329,3 +352,7 @@ def _postgres() -> ModuleType:
     from gitserver import postgres
 
     return postgres
+
+
+def _get_app(ctx: AddonContext, name: str) -> App:
+    return ctx.store.get_app(validate_app_name(name))

@@ -6,7 +6,6 @@ the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/superv
 
 from __future__ import annotations
 
-import getpass
 import shutil
 import time
 from dataclasses import dataclass
@@ -19,10 +18,10 @@ from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
 from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound, UsageError
 from gitserver.pipeline import cache
-from gitserver.records import Addon, App, Build, DynoRecord, Release
+from gitserver.records import Addon, App, Build, DynoAction, DynoRecord, Release, current_user
 from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
-from gitserver.store import Store
+from gitserver.store import Store, open_store
 from gitserver.views import JSON, app_view
 
 
@@ -37,7 +36,7 @@ class Platform:
     @classmethod
     def open(cls, settings: Settings) -> Platform:
         data = DataDir(settings.data_dir).ensure()
-        return cls(settings=settings, data=data, store=Store(data.database))
+        return cls(settings=settings, data=data, store=open_store(data.database))
 
     def close(self) -> None:
         self.store.close()
@@ -173,7 +172,7 @@ class Platform:
         """`ps:restart`/`ps:stop` TARGET ("" for every dyno): checked, then left to the
         supervisor."""
         formation.check_target(target, _process_types(self.current_release(name)))
-        self.store.request_dynos(name, action, target)
+        self.store.request_dynos(name, DynoAction(action), target)
 
     def dynos(self, name: str) -> list[DynoRecord]:
         """What runs: supervised dynos while a server runs, and one-offs (`run`)."""
@@ -265,11 +264,6 @@ class Platform:
 
     def base_url(self) -> str:
         return self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
-
-
-def current_user() -> str:
-    """Who made a release, as `releases` shows it."""
-    return f"{getpass.getuser()}@localhost"
 
 
 def _check_stack(stack: str) -> str:

@@ -1,11 +1,41 @@
-"""The platform's records: apps, add-ons, builds, releases, dynos and dyno requests.
+"""The platform's records: apps, add-ons, builds, releases, dynos, dyno requests; their states.
 
-Plain frozen values, shared by the store that keeps them and everything that reads them.
+Plain frozen values, shared by the store that keeps them and everything that reads them. The
+states are `StrEnum`s: they are stored as their plain strings and compare equal to them.
 """
 
 from __future__ import annotations
 
+import getpass
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class BuildStatus(StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class DynoState(StrEnum):
+    STARTING = "starting"
+    UP = "up"
+    CRASHED = "crashed"
+    DOWN = "down"  # being stopped
+
+
+class DynoOwner(StrEnum):
+    """Who runs a dyno, and so who removes its record."""
+
+    SUPERVISOR = "supervisor"  # the formation, run by `cedarbox serve`
+    RUN = "run"  # a one-off (`cedarbox run`, the release phase)
+
+
+class DynoAction(StrEnum):
+    """What a dyno request asks the supervisor to do."""
+
+    RESTART = "restart"
+    STOP = "stop"
 
 
 @dataclass(frozen=True)
@@ -30,7 +60,7 @@ class Addon:
 class Build:
     id: str
     app: str
-    status: str  # "pending", "succeeded" or "failed"
+    status: BuildStatus
     source_version: str
     stack: str
     started_at: float
@@ -56,21 +86,21 @@ class Release:
 
 @dataclass(frozen=True)
 class DynoRecord:
-    """One dyno as `ps` shows it. `owner` is "supervisor" (formation) or "run" (one-off)."""
+    """One dyno as `ps` shows it."""
 
     id: str
     app: str
     name: str  # "web.1", "run.4821"
     type: str
     release_version: int
-    state: str  # "starting", "up", "crashed" or "down" (being stopped)
+    state: DynoState
     since: float
     command: str
     pid: int | None
     proc_start: int | None  # the kernel's start time of pid: tells a reused pid apart
     port: int | None
     restarts: int
-    owner: str
+    owner: DynoOwner
     detail: str = ""  # why it is crashed or down, in words
 
 
@@ -78,6 +108,11 @@ class DynoRecord:
 class DynoRequest:
     id: int
     app: str
-    action: str  # "restart" or "stop"
+    action: DynoAction
     target: str  # "" (every dyno), a process type, or a dyno name
     created_at: float
+
+
+def current_user() -> str:
+    """Who makes a release from this process, as `releases` shows it (heroku: an e-mail)."""
+    return f"{getpass.getuser()}@localhost"

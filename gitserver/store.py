@@ -1,214 +1,59 @@
-"""Platform state in one SQLite database (WAL): apps, builds, releases, config, dynos.
+"""The platform state's interface: apps, builds, config, releases, add-ons, formation, dynos.
 
-The server, pre-receive hooks running in parallel and the CLI all open the same file. Every
-write runs in one `BEGIN IMMEDIATE` transaction, so a crash leaves the previous state. The
-schema is versioned with `PRAGMA user_version` and migrated on open.
+Everything outside reads and writes state through `Store` and opens it with `open_store`; only
+the implementation (gitserver.sqlitestore) knows how and where state is kept, so another one
+(PostgreSQL, for several servers sharing state) can replace it. Every method that writes does
+so atomically: a crash leaves the previous state, never half of a change.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
+from typing import Protocol
 
-from gitserver.errors import AppExists, AppNotFound
-from gitserver.records import Addon, App, Build, DynoRecord, DynoRequest, Release
-
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE apps (
-        name        TEXT PRIMARY KEY,
-        stack       TEXT NOT NULL,
-        created_at  REAL NOT NULL
-    );
-    CREATE TABLE builds (
-        id              TEXT PRIMARY KEY,
-        app             TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        status          TEXT NOT NULL,
-        source_version  TEXT NOT NULL,
-        stack           TEXT NOT NULL,
-        started_at      REAL NOT NULL,
-        finished_at     REAL,
-        failure_code    TEXT,
-        release_version INTEGER,
-        python_runtime  TEXT
-    );
-    CREATE INDEX builds_by_app ON builds(app, started_at);
-    CREATE TABLE releases (
-        app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        version      INTEGER NOT NULL,
-        description  TEXT NOT NULL,
-        build_id     TEXT,
-        slug         TEXT,
-        config       TEXT NOT NULL,
-        process_types TEXT NOT NULL,
-        created_at   REAL NOT NULL,
-        user         TEXT NOT NULL DEFAULT '',
-        slug_pruned  INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (app, version)
-    );
-    CREATE TABLE addons (
-        app          TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        name         TEXT NOT NULL,
-        service      TEXT NOT NULL,
-        plan         TEXT NOT NULL,
-        provider     TEXT NOT NULL,
-        config_var   TEXT NOT NULL,
-        created_at   REAL NOT NULL,
-        PRIMARY KEY (app, name)
-    );
-    CREATE TABLE config_vars (
-        app    TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        key    TEXT NOT NULL,
-        value  TEXT NOT NULL,
-        PRIMARY KEY (app, key)
-    );
-    """,
-    # 2: running apps. `formation` and `dyno_requests` are desired state (written by the CLI);
-    # `dynos` is what runs (written by the supervisor in `cedarbox serve`, and by `run`).
-    """
-    CREATE TABLE formation (
-        app       TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        type      TEXT NOT NULL,
-        quantity  INTEGER NOT NULL,
-        PRIMARY KEY (app, type)
-    );
-    CREATE TABLE dyno_requests (
-        id          INTEGER PRIMARY KEY AUTOINCREMENT,
-        app         TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
-        action      TEXT NOT NULL,
-        target      TEXT NOT NULL,
-        created_at  REAL NOT NULL
-    );
-    CREATE TABLE dynos (
-        id               TEXT PRIMARY KEY,
-        app              TEXT NOT NULL,
-        name             TEXT NOT NULL,
-        type             TEXT NOT NULL,
-        release_version  INTEGER NOT NULL,
-        state            TEXT NOT NULL,
-        since            REAL NOT NULL,
-        command          TEXT NOT NULL,
-        pid              INTEGER,
-        proc_start       INTEGER,
-        port             INTEGER,
-        restarts         INTEGER NOT NULL DEFAULT 0,
-        owner            TEXT NOT NULL,
-        detail           TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX dynos_by_app ON dynos(app, name);
-    """,
+from gitserver.records import (
+    Addon,
+    App,
+    Build,
+    DynoAction,
+    DynoOwner,
+    DynoRecord,
+    DynoRequest,
+    Release,
 )
+from gitserver.sqlitestore import SQLiteStore
 
 
-class Store:
+class Store(Protocol):
     """All reads and writes of platform state go through here."""
 
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
-
-    def close(self) -> None:
-        self._db.close()
+    def close(self) -> None: ...
 
     def change_token(self) -> object:
-        """A value that changes whenever anyone writes the state (compare two with `!=`).
+        """A value that changes whenever anyone writes the state (compare two with `!=`)."""
 
-        SQLite in WAL mode appends every commit to `<db>-wal` and checkpoints into the file
-        itself, so the two files' mtimes and sizes change with every write, by any process.
-        """
-        token = []
-        for path in (self.path, self.path.with_name(self.path.name + "-wal")):
-            try:
-                st = path.stat()
-                token.append((st.st_mtime_ns, st.st_size))
-            except FileNotFoundError:
-                token.append((0, 0))
-        return tuple(token)
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        if self._db.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS):
-            return
-        with self.transaction() as db:
-            current = db.execute("PRAGMA user_version").fetchone()[0]
-            for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={version}")
-
-    # Apps -------------------------------------------------------------------------------
+    # Apps -----------------------------------------------------------------------------------
 
     def create_app(self, name: str, stack: str) -> App:
-        app = App(name=name, stack=stack, created_at=time.time())
-        try:
-            with self.transaction() as db:
-                db.execute(
-                    "INSERT INTO apps(name, stack, created_at) VALUES (?, ?, ?)",
-                    (app.name, app.stack, app.created_at),
-                )
-        except sqlite3.IntegrityError:
-            raise AppExists(f"App {name!r} already exists.", hint="Choose another name.") from None
-        return app
+        """Raises AppExists if the name is taken."""
 
-    def find_app(self, name: str) -> App | None:
-        row = self._db.execute("SELECT * FROM apps WHERE name = ?", (name,)).fetchone()
-        return App(**dict(row)) if row else None
+    def find_app(self, name: str) -> App | None: ...
 
     def get_app(self, name: str) -> App:
-        app = self.find_app(name)
-        if app is None:
-            raise AppNotFound(
-                f"Couldn't find that app: {name!r}.",
-                hint="List apps with `cedarbox apps`, or create it with `cedarbox apps:create`.",
-            )
-        return app
+        """Raises AppNotFound."""
 
-    def list_apps(self) -> list[App]:
-        rows = self._db.execute("SELECT * FROM apps ORDER BY name").fetchall()
-        return [App(**dict(r)) for r in rows]
+    def list_apps(self) -> list[App]: ...
 
     def delete_app(self, name: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM apps WHERE name = ?", (name,))
+        """Drops the app's builds, releases, config, add-ons, formation and dyno requests;
+        its dyno records stay for whoever runs them to remove."""
 
-    def set_stack(self, name: str, stack: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE apps SET stack = ? WHERE name = ?", (stack, name))
+    def set_stack(self, name: str, stack: str) -> None: ...
 
-    # Builds -----------------------------------------------------------------------------
+    # Builds ---------------------------------------------------------------------------------
 
     def start_build(self, build_id: str, app: str, source_version: str, stack: str) -> Build:
-        build = Build(
-            build_id, app, "pending", source_version, stack, time.time(), None, None, None, None
-        )
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO builds(id, app, status, source_version, stack, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (build.id, app, build.status, source_version, stack, build.started_at),
-            )
-        return build
+        """A pending build."""
 
     def finish_build(
         self,
@@ -218,63 +63,25 @@ class Store:
         release_version: int | None = None,
         python_runtime: str | None = None,
     ) -> None:
-        status = "failed" if failure_code else "succeeded"
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE builds SET status = ?, finished_at = ?, failure_code = ?,"
-                " release_version = ?, python_runtime = ? WHERE id = ?",
-                (status, time.time(), failure_code, release_version, python_runtime, build_id),
-            )
+        """Failed if there is a failure code, else succeeded."""
 
     def end_interrupted_builds(self, app: str) -> list[str]:
-        """End the app's builds left "pending" by a process that died; return their ids.
+        """End the app's builds left pending by a process that died; return the failed ones.
 
         Call with the app's lock held: only the holder of the lock can have a running build,
         so any other pending build belongs to a killed hook. A build killed after its release
         was created counts as succeeded (the release stands); any other as BUILD_INTERRUPTED.
         """
-        with self.transaction() as db:
-            rows = db.execute(
-                "SELECT b.id, r.version FROM builds b LEFT JOIN releases r"
-                " ON r.app = b.app AND r.build_id = b.id"
-                " WHERE b.app = ? AND b.status = 'pending'",
-                (app,),
-            ).fetchall()
-            for build_id, version in rows:
-                db.execute(
-                    "UPDATE builds SET status = ?, finished_at = ?, failure_code = ?,"
-                    " release_version = ? WHERE id = ?",
-                    (
-                        "succeeded" if version else "failed",
-                        time.time(),
-                        None if version else "BUILD_INTERRUPTED",
-                        version,
-                        build_id,
-                    ),
-                )
-        return [build_id for build_id, version in rows if not version]
 
     def list_builds(self, app: str) -> list[Build]:
-        rows = self._db.execute(
-            "SELECT * FROM builds WHERE app = ? ORDER BY started_at DESC", (app,)
-        ).fetchall()
-        return [Build(**dict(r)) for r in rows]
+        """Newest first."""
 
-    def last_successful_build(self, app: str) -> Build | None:
-        row = self._db.execute(
-            "SELECT * FROM builds WHERE app = ? AND status = 'succeeded'"
-            " ORDER BY started_at DESC LIMIT 1",
-            (app,),
-        ).fetchone()
-        return Build(**dict(row)) if row else None
+    def last_successful_build(self, app: str) -> Build | None: ...
 
-    # Releases and config ----------------------------------------------------------------
+    # Config and releases --------------------------------------------------------------------
 
     def config(self, app: str) -> dict[str, str]:
-        rows = self._db.execute(
-            "SELECT key, value FROM config_vars WHERE app = ? ORDER BY key", (app,)
-        ).fetchall()
-        return {r["key"]: r["value"] for r in rows}
+        """The config vars, by key."""
 
     def create_release(
         self,
@@ -286,129 +93,23 @@ class Store:
         process_types: dict[str, str],
         user: str = "",
     ) -> Release:
-        """Append release vN+1 with a new slug and the app's current config vars."""
-        with self.transaction() as db:
-            return _insert_release(
-                db, app, description, build_id, slug, _config(db, app), process_types, user
-            )
+        """Append release vN+1 with a new slug and the app's current config vars; a release
+        of a build is recorded on the build too."""
 
     def change_config(
         self, app: str, *, set_vars: dict[str, str], unset: list[str], description: str, user: str
     ) -> Release:
-        """Change config vars and append the release that carries them, atomically."""
-        with self.transaction() as db:
-            for key, value in set_vars.items():
-                db.execute(
-                    "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
-                    " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
-                    (app, key, value),
-                )
-            for key in unset:
-                db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (app, key))
-            current = _current(db, app)
-            return _insert_release(
-                db,
-                app,
-                description,
-                current.build_id if current else None,
-                current.slug if current else None,
-                _config(db, app),
-                current.process_types if current else {},
-                user,
-            )
+        """Change config vars and append the release of the current slug that carries them."""
 
     def rollback(self, app: str, target: Release, *, user: str) -> Release:
         """A new release that reuses `target`'s slug and config vars (Heroku's rollback)."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM config_vars WHERE app = ?", (app,))
-            db.executemany(
-                "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)",
-                [(app, k, v) for k, v in target.config.items()],
-            )
-            return _insert_release(
-                db,
-                app,
-                f"Rollback to v{target.version}",
-                target.build_id,
-                target.slug,
-                dict(target.config),
-                dict(target.process_types),
-                user,
-            )
 
-    def attach_addon(self, addon: Addon, config: dict[str, str], *, user: str) -> Release:
-        """Record an add-on, set the config vars it provides, and release, atomically."""
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO addons(app, name, service, plan, provider, config_var, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    addon.app,
-                    addon.name,
-                    addon.service,
-                    addon.plan,
-                    addon.provider,
-                    addon.config_var,
-                    addon.created_at,
-                ),
-            )
-            db.executemany(
-                "INSERT INTO config_vars(app, key, value) VALUES (?, ?, ?)"
-                " ON CONFLICT(app, key) DO UPDATE SET value = excluded.value",
-                [(addon.app, k, v) for k, v in config.items()],
-            )
-            current = _current(db, addon.app)
-            return _insert_release(
-                db,
-                addon.app,
-                f"Add {addon.service} add-on",
-                current.build_id if current else None,
-                current.slug if current else None,
-                _config(db, addon.app),
-                current.process_types if current else {},
-                user,
-            )
-
-    def detach_addon(
-        self, addon: Addon, *, unset: list[str], description: str, user: str
-    ) -> Release:
-        """Forget an add-on, unset the config vars it provided, and release, atomically."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM addons WHERE app = ? AND name = ?", (addon.app, addon.name))
-            for key in unset:
-                db.execute("DELETE FROM config_vars WHERE app = ? AND key = ?", (addon.app, key))
-            current = _current(db, addon.app)
-            return _insert_release(
-                db,
-                addon.app,
-                description,
-                current.build_id if current else None,
-                current.slug if current else None,
-                _config(db, addon.app),
-                current.process_types if current else {},
-                user,
-            )
-
-    def list_addons(self, app: str) -> list[Addon]:
-        rows = self._db.execute(
-            "SELECT * FROM addons WHERE app = ? ORDER BY created_at", (app,)
-        ).fetchall()
-        return [Addon(**dict(r)) for r in rows]
-
-    def get_release(self, app: str, version: int) -> Release | None:
-        row = self._db.execute(
-            "SELECT * FROM releases WHERE app = ? AND version = ?", (app, version)
-        ).fetchone()
-        return _release(row) if row else None
+    def get_release(self, app: str, version: int) -> Release | None: ...
 
     def list_releases(self, app: str) -> list[Release]:
-        rows = self._db.execute(
-            "SELECT * FROM releases WHERE app = ? ORDER BY version DESC", (app,)
-        ).fetchall()
-        return [_release(r) for r in rows]
+        """Newest first."""
 
-    def current_release(self, app: str) -> Release | None:
-        return _current(self._db, app)
+    def current_release(self, app: str) -> Release | None: ...
 
     def prune_slugs(self, app: str, keep: int) -> list[str]:
         """Mark slugs beyond the newest `keep` releases pruned; return the files to delete.
@@ -416,174 +117,63 @@ class Store:
         The current and the previous release's slugs are never pruned, whatever `keep` says,
         nor a slug that a kept release still uses (config changes and rollbacks share slugs).
         """
-        with self.transaction() as db:
-            rows = db.execute(
-                "SELECT version, slug FROM releases WHERE app = ? AND slug IS NOT NULL"
-                " AND slug_pruned = 0 ORDER BY version DESC",
-                (app,),
-            ).fetchall()
-            keep_versions = {r["version"] for r in rows[: max(keep, 2)]}
-            kept_slugs = {r["slug"] for r in rows if r["version"] in keep_versions}
-            latest = db.execute(
-                "SELECT slug FROM releases WHERE app = ? ORDER BY version DESC LIMIT 2", (app,)
-            ).fetchall()
-            kept_slugs |= {r["slug"] for r in latest}
-            doomed = [r for r in rows if r["slug"] not in kept_slugs]
-            db.executemany(
-                "UPDATE releases SET slug_pruned = 1 WHERE app = ? AND version = ?",
-                [(app, r["version"]) for r in doomed],
-            )
-        return sorted({r["slug"] for r in doomed})
 
-    # Formation, dyno requests and dynos ---------------------------------------------------
+    # Add-ons --------------------------------------------------------------------------------
+
+    def attach_addon(self, addon: Addon, config: dict[str, str], *, user: str) -> Release:
+        """Record an add-on, set the config vars it provides, and release the current slug."""
+
+    def detach_addon(
+        self, addon: Addon, *, unset: list[str], description: str, user: str
+    ) -> Release:
+        """Forget an add-on, unset the config vars it provided, and release the current slug."""
+
+    def list_addons(self, app: str) -> list[Addon]:
+        """Oldest first."""
+
+    # Formation and dyno requests (desired state) --------------------------------------------
 
     def formation(self, app: str) -> dict[str, int]:
-        """Quantities set by `ps:scale` (types never scaled are absent: see runner.formation)."""
-        rows = self._db.execute(
-            "SELECT type, quantity FROM formation WHERE app = ? ORDER BY type", (app,)
-        ).fetchall()
-        return {r["type"]: r["quantity"] for r in rows}
+        """Quantities set by `ps:scale` (types never scaled are absent: see gitserver.formation)."""
 
     def all_formations(self) -> dict[str, dict[str, int]]:
-        result: dict[str, dict[str, int]] = {}
-        for r in self._db.execute("SELECT app, type, quantity FROM formation"):
-            result.setdefault(r["app"], {})[r["type"]] = r["quantity"]
-        return result
+        """Every app's `formation`."""
 
     def set_formation(self, app: str, quantities: dict[str, int]) -> None:
-        with self.transaction() as db:
-            db.executemany(
-                "INSERT INTO formation(app, type, quantity) VALUES (?, ?, ?)"
-                " ON CONFLICT(app, type) DO UPDATE SET quantity = excluded.quantity",
-                [(app, t, q) for t, q in quantities.items()],
-            )
+        """Set these types' quantities; other types keep theirs."""
 
-    def request_dynos(self, app: str, action: str, target: str) -> DynoRequest:
-        """Ask the supervisor to restart or stop dynos (it polls for requests)."""
-        now = time.time()
-        with self.transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO dyno_requests(app, action, target, created_at) VALUES (?, ?, ?, ?)",
-                (app, action, target, now),
-            )
-        return DynoRequest(int(cursor.lastrowid or 0), app, action, target, now)
+    def request_dynos(self, app: str, action: DynoAction, target: str) -> DynoRequest:
+        """Ask the supervisor to restart or stop dynos (it polls for requests).
+
+        `target` is "" (every dyno of the app), a process type, or a dyno name."""
 
     def dyno_requests_after(self, request_id: int) -> list[DynoRequest]:
-        rows = self._db.execute(
-            "SELECT * FROM dyno_requests WHERE id > ? ORDER BY id", (request_id,)
-        ).fetchall()
-        return [DynoRequest(**dict(r)) for r in rows]
+        """Requests with a greater id, oldest first."""
 
     def last_dyno_request_id(self) -> int:
-        row = self._db.execute("SELECT MAX(id) FROM dyno_requests").fetchone()
-        return int(row[0] or 0)
+        """0 if there is none."""
 
-    def forget_dyno_requests(self, up_to: int) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM dyno_requests WHERE id <= ?", (up_to,))
+    def forget_dyno_requests(self, up_to: int) -> None: ...
+
+    # Dynos (what runs) ----------------------------------------------------------------------
 
     def dynos(self, app: str | None = None) -> list[DynoRecord]:
-        if app is None:
-            rows = self._db.execute("SELECT * FROM dynos ORDER BY app, name, since").fetchall()
-        else:
-            rows = self._db.execute(
-                "SELECT * FROM dynos WHERE app = ? ORDER BY name, since", (app,)
-            ).fetchall()
-        return [DynoRecord(**dict(r)) for r in rows]
+        """The app's dynos (every app's if None), by name."""
+
+    def claim_dyno(self, dyno: DynoRecord) -> bool:
+        """Record a new dyno unless its app already has one of that name; False if taken.
+
+        The way to record a dyno under a new name: processes racing for one name (one-offs'
+        `run.NNNN`, the release phase's `release.NNNN`) get it once."""
 
     def save_dyno(self, dyno: DynoRecord) -> None:
-        names = [f.name for f in fields(DynoRecord)]
-        with self.transaction() as db:
-            db.execute(
-                f"INSERT OR REPLACE INTO dynos({', '.join(names)})"
-                f" VALUES ({', '.join('?' for _ in names)})",
-                [getattr(dyno, n) for n in names],
-            )
+        """Write the record of a dyno this process already runs, by its id (replacing it)."""
 
-    def save_dyno_if_absent(self, dyno: DynoRecord) -> bool:
-        """Insert a dyno unless one of the same app and name exists (one-off names)."""
-        names = [f.name for f in fields(DynoRecord)]
-        with self.transaction() as db:
-            taken = db.execute(
-                "SELECT 1 FROM dynos WHERE app = ? AND name = ?", (dyno.app, dyno.name)
-            ).fetchone()
-            if taken:
-                return False
-            db.execute(
-                f"INSERT INTO dynos({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                [getattr(dyno, n) for n in names],
-            )
-        return True
+    def delete_dyno(self, dyno_id: str) -> None: ...
 
-    def delete_dyno(self, dyno_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM dynos WHERE id = ?", (dyno_id,))
-
-    def delete_dynos(self, *, owner: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM dynos WHERE owner = ?", (owner,))
+    def delete_dynos(self, *, owner: DynoOwner) -> None: ...
 
 
-def _config(db: sqlite3.Connection, app: str) -> dict[str, str]:
-    rows = db.execute("SELECT key, value FROM config_vars WHERE app = ? ORDER BY key", (app,))
-    return {r["key"]: r["value"] for r in rows}
-
-
-def _current(db: sqlite3.Connection, app: str) -> Release | None:
-    row = db.execute(
-        "SELECT * FROM releases WHERE app = ? ORDER BY version DESC LIMIT 1", (app,)
-    ).fetchone()
-    return _release(row) if row else None
-
-
-def _insert_release(
-    db: sqlite3.Connection,
-    app: str,
-    description: str,
-    build_id: str | None,
-    slug: str | None,
-    config: dict[str, str],
-    process_types: dict[str, str],
-    user: str,
-) -> Release:
-    last = db.execute("SELECT MAX(version) FROM releases WHERE app = ?", (app,)).fetchone()[0]
-    release = Release(
-        app=app,
-        version=(last or 0) + 1,
-        description=description,
-        build_id=build_id,
-        slug=slug,
-        config=config,
-        process_types=process_types,
-        created_at=time.time(),
-        user=user,
-        slug_pruned=False,
-    )
-    db.execute(
-        "INSERT INTO releases(app, version, description, build_id, slug, config,"
-        " process_types, created_at, user) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            app,
-            release.version,
-            description,
-            build_id,
-            slug,
-            json.dumps(config),
-            json.dumps(process_types),
-            release.created_at,
-            user,
-        ),
-    )
-    if build_id and description.startswith("Deploy"):
-        db.execute(
-            "UPDATE builds SET release_version = ? WHERE id = ?", (release.version, build_id)
-        )
-    return release
-
-
-def _release(row: sqlite3.Row) -> Release:
-    data = dict(row)
-    data["config"] = json.loads(data["config"])
-    data["process_types"] = json.loads(data["process_types"])
-    data["slug_pruned"] = bool(data["slug_pruned"])
-    return Release(**data)
+def open_store(path: Path) -> Store:
+    """The platform state kept at `path` (created, or migrated to this version, if needed)."""
+    return SQLiteStore(path)

@@ -26,9 +26,9 @@ from gitserver.errors import BuildFailed, CedarboxError
 from gitserver.locks import AppLock
 from gitserver.output import Output
 from gitserver.pipeline.profiles import load_profile
-from gitserver.platform import Platform, current_user
+from gitserver.platform import Platform
 from gitserver.receive.refs import RefUpdate
-from gitserver.records import App, Release
+from gitserver.records import App, Release, current_user
 from gitserver.settings import Settings
 from gitserver.store import Store
 

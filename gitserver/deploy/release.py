@@ -18,8 +18,8 @@ from gitserver.errors import AddonFailed, ReleaseFailed
 from gitserver.output import Output
 from gitserver.pipeline.build import BuildResult
 from gitserver.pipeline.report import ReleasePhaseRecord
-from gitserver.platform import Platform, current_user
-from gitserver.records import Release
+from gitserver.platform import Platform
+from gitserver.records import Release, current_user
 from gitserver.runner import releasedirs
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
 from gitserver.settings import Settings

@@ -96,7 +96,7 @@ def _claim_name(store: Store, app: str, kind: str, version: int, command: str) -
             restarts=0,
             owner="run",
         )
-        if store.save_dyno_if_absent(record):
+        if store.claim_dyno(record):
             return record
     raise UsageError("Too many one-off dynos are running.", hint="Wait for some to finish.")
 

@@ -41,7 +41,7 @@ from gitserver.runner.lifecycle import Lifecycle, Spawn
 from gitserver.runner.orphans import reap_orphans
 from gitserver.runner.routes import RouteTable
 from gitserver.settings import Settings
-from gitserver.store import Store
+from gitserver.store import open_store
 
 FAST_TICK = 0.05  # while something boots or stops
 
@@ -64,7 +64,7 @@ class Supervisor:
         self.routes = routes
         self.data = DataDir(settings.data_dir)
         self.clock = clock
-        self.store = Store(self.data.database)
+        self.store = open_store(self.data.database)
         self.lifecycle = Lifecycle(
             settings,
             self.data,

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import pwd
+import subprocess
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
 from gitserver import addons, postgres
+from gitserver.datadir import DataDir
 from gitserver.errors import UsageError
 from gitserver.platform import Platform
-from gitserver.records import Addon
+from gitserver.records import Addon, Release
 from gitserver.settings import Settings
+from gitserver.store import Store, open_store
 
 
 def _platform(tmp_path: Path, **settings: str) -> Platform:
@@ -41,6 +46,40 @@ def test_sqlite_fallback_provisions_and_destroys(tmp_path: Path) -> None:
     release = addons.destroy(platform, "fallback", "DATABASE")
     assert release.description == "Remove heroku-postgresql add-on" and release.config == {}
     assert not path.exists() and platform.store.list_addons("fallback") == []
+
+
+@dataclass
+class BareContext:
+    """The add-ons' collaborators without a Platform."""
+
+    store: Store
+    data: DataDir
+    settings: Settings
+    logged: list[Release] = field(default_factory=list)
+
+    def log_release(self, release: Release) -> Release:
+        self.logged.append(release)
+        return release
+
+
+def test_add_ons_sit_below_the_platform(tmp_path: Path) -> None:
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, gitserver.addons; print(sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "gitserver.addons" in imported and "gitserver.platform" not in imported
+
+    settings = Settings(data_dir=tmp_path / "data").with_(postgres="off")
+    data = DataDir(settings.data_dir).ensure()
+    context = BareContext(open_store(data.database), data, settings)
+    context.store.create_app("bare", "heroku-24")
+    done = addons.provision(context, "bare", addons.POSTGRES, "mini")
+    assert addons.find_addon(context, "bare", "DATABASE") == done.addon
+    release = addons.destroy(context, "bare", done.addon.name)
+    assert context.logged == [release] and release.version == 2
+    context.store.close()
 
 
 def test_unknown_services_are_refused(tmp_path: Path) -> None:

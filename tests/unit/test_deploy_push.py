@@ -20,7 +20,7 @@ from gitserver.platform import Platform
 from gitserver.receive.refs import RefUpdate
 from gitserver.runner.oneoff import OneOff, one_off
 from gitserver.settings import Settings
-from gitserver.store import Store
+from gitserver.store import open_store
 
 ZERO = "0" * 40
 
@@ -80,7 +80,7 @@ def test_an_unexportable_commit_ends_the_build_before_the_pipeline(tmp_path: Pat
 def test_one_offs_claim_distinct_names_and_release_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path / "state.db")
     store.create_app("shop", "heroku-24")
     log = AppLog(tmp_path / "shop.log")
     numbers = iter([1234, 1234, 5678])

@@ -1,12 +1,11 @@
-"""Running-app state in the store: migration 2 over a version-1 database, formation, requests,
-dynos; the server record that tells hooks and the CLI whether a server runs."""
+"""The SQLite store's migration 2 over a version-1 database; the server record that tells hooks
+and the CLI whether a server runs. (The store's operations: test_store.)"""
 
 from __future__ import annotations
 
 import json
 import os
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -14,28 +13,8 @@ import pytest
 from gitserver import serverinfo
 from gitserver.errors import ServerRunning
 from gitserver.processes import start_time
-from gitserver.records import DynoRecord
-from gitserver.store import MIGRATIONS, Store
-
-
-def dyno(name: str, **changes: object) -> DynoRecord:
-    values: dict[str, object] = {
-        "id": f"id-{name}",
-        "app": "shop",
-        "name": name,
-        "type": name.split(".")[0],
-        "release_version": 3,
-        "state": "up",
-        "since": time.time(),
-        "command": "gunicorn app:app",
-        "pid": 123,
-        "proc_start": 456,
-        "port": 5001,
-        "restarts": 0,
-        "owner": "supervisor",
-    }
-    values.update(changes)
-    return DynoRecord(**values)  # type: ignore[arg-type]
+from gitserver.sqliteschema import MIGRATIONS
+from gitserver.sqlitestore import SQLiteStore
 
 
 def test_a_version_1_database_gains_the_running_tables(tmp_path: Path) -> None:
@@ -46,41 +25,10 @@ def test_a_version_1_database_gains_the_running_tables(tmp_path: Path) -> None:
     db.execute("PRAGMA user_version=1")
     db.commit()
     db.close()
-    store = Store(path)
+    store = SQLiteStore(path)
     assert store.find_app("shop") is not None
     assert store.formation("shop") == {}
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
-
-
-def test_formation_requests_and_dynos(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
-    store.create_app("shop", "heroku-24")
-    store.set_formation("shop", {"web": 2})
-    store.set_formation("shop", {"worker": 1, "web": 0})
-    assert store.formation("shop") == {"web": 0, "worker": 1}
-    assert store.all_formations() == {"shop": {"web": 0, "worker": 1}}
-
-    first = store.request_dynos("shop", "restart", "web")
-    second = store.request_dynos("shop", "stop", "web.1")
-    assert [r.id for r in store.dyno_requests_after(0)] == [first.id, second.id]
-    assert store.dyno_requests_after(first.id) == [second]
-    assert store.last_dyno_request_id() == second.id
-    store.forget_dyno_requests(first.id)
-    assert store.dyno_requests_after(0) == [second]
-
-    store.save_dyno(dyno("web.1"))
-    store.save_dyno(dyno("web.1", state="crashed", detail="exited with status 1"))
-    assert [(d.name, d.state, d.detail) for d in store.dynos("shop")] == [
-        ("web.1", "crashed", "exited with status 1")
-    ]
-    assert store.save_dyno_if_absent(dyno("run.1234", id="r1", owner="run"))
-    assert not store.save_dyno_if_absent(dyno("run.1234", id="r2", owner="run"))
-    store.delete_dynos(owner="supervisor")
-    assert [d.name for d in store.dynos()] == ["run.1234"]
-    # Deleting the app drops its desired state; dyno records stay for the supervisor to clean.
-    store.delete_app("shop")
-    assert store.formation("shop") == {} and store.dyno_requests_after(0) == []
-    assert [d.name for d in store.dynos("shop")] == ["run.1234"]
 
 
 def test_server_record_names_a_live_server_only(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from gitserver.processes import group_members
 from gitserver.runner.routes import RouteTable
 from gitserver.runner.supervisor import Supervisor
 from gitserver.settings import Settings
-from gitserver.store import Store
+from gitserver.store import Store, open_store
 
 PROCFILE = {
     "web": "python3 -m http.server $PORT --bind 127.0.0.1",
@@ -38,7 +38,7 @@ def running(tmp_path: Path) -> Iterator[tuple[Supervisor, Store]]:
         crash_backoff_max=0.6,
         boot_timeout=10.0,
     )
-    store = Store(settings.data_dir / "state.db")
+    store = open_store(settings.data_dir / "state.db")
     store.create_app("shop", "heroku-24")
     source = tmp_path / "source"
     source.mkdir()

@@ -1,4 +1,4 @@
-"""The SQLite store, the per-app build lock, settings layering and the output vocabulary."""
+"""The per-app build lock, settings layering and the output vocabulary (the store: test_store)."""
 
 from __future__ import annotations
 
@@ -8,60 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.errors import AppExists, AppLocked, AppNotFound, UsageError
+from gitserver.errors import AppLocked, UsageError
 from gitserver.locks import AppLock
 from gitserver.output import Output
 from gitserver.settings import Settings
-from gitserver.store import Store
-
-
-def test_store_apps_builds_and_releases(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
-    store.create_app("my-app", "heroku-24")
-    with pytest.raises(AppExists):
-        store.create_app("my-app", "cedar-14")
-    store.start_build("b1", "my-app", "a" * 40, "heroku-24")
-    r1 = store.create_release(
-        "my-app", "Deploy aaaaaaa", build_id="b1", slug="s1", process_types={}
-    )
-    store.finish_build("b1", failure_code=None, release_version=1, python_runtime="python-3.12.14")
-    r2 = store.create_release("my-app", "Deploy again", build_id=None, slug="s1", process_types={})
-    assert (r1.version, r2.version) == (1, 2)
-    assert store.current_release("my-app") == r2
-    last = store.last_successful_build("my-app")
-    assert last is not None and last.python_runtime == "python-3.12.14"
-    store.delete_app("my-app")
-    assert store.list_releases("my-app") == []
-    with pytest.raises(AppNotFound):
-        store.get_app("my-app")
-
-
-def test_builds_left_pending_by_a_killed_hook_are_ended(tmp_path: Path) -> None:
-    store = Store(tmp_path / "state.db")
-    store.create_app("my-app", "heroku-24")
-    store.create_app("other", "heroku-24")
-    store.start_build("cut-early", "my-app", "a" * 40, "heroku-24")
-    store.start_build("cut-late", "my-app", "b" * 40, "heroku-24")
-    store.create_release(
-        "my-app", "Deploy bbbbbbb", build_id="cut-late", slug="s", process_types={}
-    )
-    store.start_build("elsewhere", "other", "c" * 40, "heroku-24")
-
-    assert store.end_interrupted_builds("my-app") == ["cut-early"]
-
-    builds = {b.id: b for b in store.list_builds("my-app")}
-    assert (builds["cut-early"].status, builds["cut-early"].failure_code) == (
-        "failed",
-        "BUILD_INTERRUPTED",
-    )
-    assert (builds["cut-late"].status, builds["cut-late"].release_version) == ("succeeded", 1)
-    assert [b.status for b in store.list_builds("other")] == ["pending"]
-    assert store.end_interrupted_builds("my-app") == []
-
-
-def test_store_reopens_an_existing_database(tmp_path: Path) -> None:
-    Store(tmp_path / "state.db").create_app("keep", "cedar-14")
-    assert Store(tmp_path / "state.db").get_app("keep").stack == "cedar-14"
 
 
 def _hold(
