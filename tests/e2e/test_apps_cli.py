@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import isolated_env, run_cli
+from tests.support.server import isolated_env, run_cli
 
 
 @pytest.fixture

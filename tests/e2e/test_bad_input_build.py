@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, find_links, start_server
-from tests.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
-from tests.transcript import HEAD, launched, normalise
+from tests.support.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
+from tests.support.server import Server, find_links, start_server
+from tests.support.transcript import HEAD, launched, normalise
 
 USING = [
     "-----> Using Python 3.12 specified in .python-version",

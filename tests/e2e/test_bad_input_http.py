@@ -31,9 +31,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.apps import MINIMAL
-from tests.conftest import Server, start_server
-from tests.gitutil import check, commit, git, head, make_repo, write_files
+from tests.support.apps import MINIMAL
+from tests.support.gitutil import check, commit, git, head, make_repo, write_files
+from tests.support.server import Server, start_server
 
 APP = "fuzz-app"
 FUZZ_BATCH = 20  # requests per hypothesis example, sent concurrently

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import normalise
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import Server
+from tests.support.transcript import normalise
 
 # pip 7.0.1 answers the tests' PIP_NO_INDEX=1 this way (Heroku's index was never used).
 LINKS = "       Ignoring indexes: https://pypi.python.org/simple"

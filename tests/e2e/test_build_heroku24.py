@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import APP_WHEELS, Server, wait_for_spare
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import HEAD, launched, normalise
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import APP_WHEELS, Server
+from tests.support.transcript import HEAD, launched, normalise
+from tests.support.waiting import wait_for_spare
 
 LINKS = "       Looking in links: <WHEELHOUSE>, <APP_WHEELS>"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.apps import MINIMAL
-from tests.conftest import CEDARBOX, ROOT, Server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.apps import MINIMAL
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import CEDARBOX, ROOT, Server
 
 ENV_DIR_PROBE = {
     "bin/pre_compile": '#!/bin/sh\necho "FOO from ENV_DIR: $(cat "$ENV_DIR/FOO" 2>/dev/null)"\n'

@@ -21,9 +21,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from gitserver import trash
-from tests.apps import MINIMAL
-from tests.conftest import APP_WHEELS, CEDARBOX, Server, isolated_env, run_cli, start_server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.apps import MINIMAL
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import APP_WHEELS, CEDARBOX, Server, isolated_env, run_cli, start_server
 
 needs_app_wheels = pytest.mark.skipif(
     not (APP_WHEELS / ".fetched").exists(), reason="run `make test-deps` first"

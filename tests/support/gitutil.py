@@ -37,16 +37,21 @@ def git(cwd: Path, env: Mapping[str, str], *args: str, timeout: float = 600) -> 
     return GitResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def make_repo(path: Path, env: Mapping[str, str], files: Mapping[str, str | bytes]) -> Path:
+def make_repo(
+    path: Path,
+    env: Mapping[str, str],
+    files: Mapping[str, str] | Mapping[str, str | bytes],
+    message: str = "initial",
+) -> Path:
     """A git work tree with `files` committed on `main`."""
     path.mkdir(parents=True, exist_ok=True)
     check(git(path, env, "init", "-q", "-b", "main"))
     write_files(path, files)
-    commit(path, env, "initial")
+    commit(path, env, message)
     return path
 
 
-def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+def write_files(root: Path, files: Mapping[str, str] | Mapping[str, str | bytes]) -> None:
     for name, content in files.items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
