@@ -455,8 +455,8 @@ def push_env(home: Path, find_links: Path) -> dict[str, str]:
     (home / "client.gitconfig").touch()
     (home / ".gitconfig").touch()
     return isolated_env(
-        home,
-        home=home,
+        home.parent,
+        HOME=str(home),
         GIT_CONFIG_GLOBAL=str(home / "client.gitconfig"),
         PIP_FIND_LINKS=str(find_links),
     )

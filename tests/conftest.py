@@ -1,18 +1,25 @@
 """Shared fixtures: real cedarbox servers on 127.0.0.1:0, real git, isolated pip settings.
 
 Servers are shared by a module where a test does not need a fresh one (`module_server`,
-`noop_server`, `shared_server`); `server` and `server_factory` start one per test. When a test fails, the
-logs of the servers it used are added to its report.
+`noop_server`, `shared_server`); `server` and `server_factory` start one per test. When a
+test fails, the logs of the servers it used are added to its report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.server import STARTED, Server, find_links, noop_build_env, start_server
+from tests.support.server import (
+    STARTED,
+    Server,
+    ServerFactory,
+    find_links,
+    noop_build_env,
+    start_server,
+)
 
 # Tiny wheels the tests build themselves: what the sample apps' requirements name.
 TEST_PACKAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -25,8 +32,6 @@ TEST_PACKAGES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 )
 
 _FIRST_OF_TEST = pytest.StashKey[int]()
-
-ServerFactory = Callable[..., Server]
 
 
 @pytest.fixture(scope="session")
@@ -108,8 +113,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    report: pytest.TestReport = yield
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
     if report.failed:
         for srv in _servers_used(item):
             report.sections.append((f"server log {srv.data_dir}", srv.process.log_tail()))

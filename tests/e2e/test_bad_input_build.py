@@ -498,8 +498,8 @@ def test_links_out_odd_names_and_a_submodule_build_and_land_in_the_slug_as_pushe
     assert sorted(os.listdir(cache)) == [".heroku", "digests.json", "metadata.json", "slug-members"]
     assert not (cache / ".heroku").is_symlink()
     # 4. Names with newlines, control characters and non-UTF-8 bytes, byte for byte.
-    for name, data in ODD_NAMES.items():
-        member, content = slug[b"./" + name]
+    for odd, data in ODD_NAMES.items():
+        member, content = slug[b"./" + odd]
         assert member.isfile() and content == data
     assert slug[b"./\xff\xfe raw bytes"][0].isdir()
     # 5. The submodule is an empty directory, and the report keeps the warning.

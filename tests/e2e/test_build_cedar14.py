@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.support.server import Server
+from tests.support.server import Server, ServerFactory
 from tests.support.transcript import normalise
 
 # pip 7.0.1 answers the tests' PIP_NO_INDEX=1 this way (Heroku's index was never used).
@@ -107,8 +107,8 @@ def test_setup_py_only_app_gets_a_generated_requirements_txt(cedar: Server, tmp_
 
 
 def test_runtime_change_purges_the_cache_and_setuptools_warning(
-    server_factory,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    server_factory: ServerFactory,
+    tmp_path: Path,
 ) -> None:
     srv = server_factory(CEDARBOX_NEAREST_MAJOR="1")
     create(srv, "switch")

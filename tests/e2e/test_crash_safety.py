@@ -38,7 +38,7 @@ import pytest
 
 from gitserver.pipeline.cache import SPARE
 from gitserver.pipeline.treedigest import tree_digest
-from tests import procs
+from tests.support import procs
 from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
 from tests.support.server import Server, find_links, start_server
 from tests.support.transcript import normalise

@@ -6,12 +6,13 @@ import json
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.apps import MINIMAL
 from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.support.server import CEDARBOX, ROOT, Server
+from tests.support.server import CEDARBOX, ROOT, Server, ServerFactory
 
 ENV_DIR_PROBE = {
     "bin/pre_compile": '#!/bin/sh\necho "FOO from ENV_DIR: $(cat "$ENV_DIR/FOO" 2>/dev/null)"\n'
@@ -23,7 +24,7 @@ def push(repo: Path, server: Server, app: str, *args: str) -> GitResult:
     return git(repo, server.env, "push", server.git_url(app), "main", *args)
 
 
-def cli_json(server: Server, *args: str) -> object:
+def cli_json(server: Server, *args: str) -> Any:
     return json.loads(server.cli(*args, "--json").stdout)
 
 
@@ -95,7 +96,9 @@ def test_rollback_to_a_release_without_a_slug_is_refused(server: Server) -> None
     assert "Cannot roll back to v1: it has no slug to run" in result.stderr
 
 
-def test_rollback_to_a_pruned_slug_is_refused(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_to_a_pruned_slug_is_refused(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
     srv = server_factory(CEDARBOX_SLUG_RETENTION="2")
     repo = make_repo(tmp_path / "src", srv.env, MINIMAL)
     for i in range(3):
@@ -178,7 +181,9 @@ def test_stack_set_discards_the_cache_on_the_next_build(server: Server, tmp_path
         (("stack:set", "bamboo", "-a", "shop"), "is not available"),
     ],
 )
-def test_bad_input_is_one_clear_line(server: Server, deployed: Path, args, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_is_one_clear_line(
+    server: Server, deployed: Path, args: tuple[str, ...], message: str
+) -> None:
     result = server.cli(*args, check=False)
     assert result.returncode == 1, result.stdout
     assert message in result.stderr
@@ -187,7 +192,7 @@ def test_bad_input_is_one_clear_line(server: Server, deployed: Path, args, messa
 
 
 def test_non_utf8_values_are_refused(server: Server, deployed: Path) -> None:
-    argv = [
+    argv: list[str | bytes] = [
         *CEDARBOX,
         "--data-dir",
         str(server.data_dir),

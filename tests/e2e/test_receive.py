@@ -28,6 +28,7 @@ from tests.support.gitutil import (
 from tests.support.server import (
     CEDARBOX,
     Server,
+    ServerFactory,
     isolated_env,
     noop_build_env,
     run_cli,
@@ -130,7 +131,7 @@ def test_chunked_request_bodies_are_dechunked(server: Server, tmp_path: Path) ->
 
 
 def test_concurrent_pushes_to_one_app_never_build_twice(server: Server, tmp_path: Path) -> None:
-    check(server.cli("apps:create", "busy-app"))
+    server.cli("apps:create", "busy-app")
     repos = []
     for i in range(2):
         repo = make_repo(tmp_path / f"src{i}", server.env, {**slow_prebuild(3), "n.txt": str(i)})
@@ -282,18 +283,18 @@ def test_bad_app_name_is_refused_by_git_with_a_clear_error(server: Server, tmp_p
     assert "400" in result.stderr
 
 
-def test_no_auto_create_refuses_unknown_apps(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_no_auto_create_refuses_unknown_apps(server_factory: ServerFactory, tmp_path: Path) -> None:
     srv = server_factory("--no-auto-create", **noop_build_env())
     repo = make_repo(tmp_path / "src", srv.env, NOOP)
     result = push(repo, srv, "ghost", "main")
     assert result.returncode != 0
     assert "remote error: NO_SUCH_APP" in result.stderr
     assert "cedarbox apps:create ghost" in result.stderr
-    check(srv.cli("apps:create", "ghost"))
+    srv.cli("apps:create", "ghost")
     assert push(repo, srv, "ghost", "main").returncode == 0
 
 
-def test_api_key_protects_git_and_api(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_api_key_protects_git_and_api(server_factory: ServerFactory, tmp_path: Path) -> None:
     srv = server_factory("--api-key", "s3cret", **noop_build_env())
     repo = make_repo(tmp_path / "src", srv.env, NOOP)
     denied = push(repo, srv, "locked-app", "main")
@@ -313,7 +314,7 @@ def test_api_key_protects_git_and_api(server_factory, tmp_path: Path) -> None:  
 
 @pytest.mark.noop_build
 def test_without_api_key_the_api_is_open(server: Server, tmp_path: Path) -> None:
-    check(server.cli("apps:create", "open-app"))
+    server.cli("apps:create", "open-app")
     status, body = http_get(server.url, "/api/apps/open-app")
     assert status == 200
     assert json.loads(body)["git_url"] == server.git_url("open-app")
@@ -356,6 +357,7 @@ def authed(url: str, password: str) -> str:
 
 def http_get(base: str, path: str, password: str | None = None) -> tuple[int, str]:
     parts = urlsplit(base)
+    assert parts.hostname is not None
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     headers = {}
     if password is not None:

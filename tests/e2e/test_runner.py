@@ -14,8 +14,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -132,7 +133,7 @@ def get(
     path: str = "/",
     *,
     method: str = "GET",
-    body: object = None,
+    body: bytes | Iterable[bytes] | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> tuple[int, bytes, http.client.HTTPResponse]:
@@ -166,7 +167,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 20, what: str = "condit
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def ps(server: Server, app: str) -> list[dict]:  # type: ignore[type-arg]
+def ps(server: Server, app: str) -> list[dict[str, Any]]:
     return json.loads(server.cli("ps", "-a", app, "--json").stdout)
 
 

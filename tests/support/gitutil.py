@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import time
 from collections.abc import Mapping
@@ -102,7 +103,9 @@ def push_timed(
     assert proc.stderr is not None and proc.stdout is not None
     timed: list[tuple[float, str]] = []
     buf = b""
-    while chunk := proc.stderr.read1(65536):
+    pipe = proc.stderr
+    assert isinstance(pipe, io.BufferedReader)  # read1: what has arrived, without waiting for more
+    while chunk := pipe.read1(65536):
         buf += chunk
         *lines, buf = buf.replace(b"\r", b"\n").split(b"\n")
         now = time.monotonic() - start

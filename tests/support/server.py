@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,17 +108,17 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-def isolated_env(tmp: Path, *, home: Path | None = None, **extra: str) -> dict[str, str]:
+def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
     """An environment with no trace of the machine's git and pip configuration.
 
-    HOME is `home`, by default `tmp/home`; `extra` is added last.
+    HOME is `tmp/home`; `extra` is added last (and may set HOME elsewhere).
     """
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("PIP_", "GIT_", "CEDARBOX_")) and k != "PYTHONDONTWRITEBYTECODE"
     }
-    home = home if home is not None else tmp / "home"
+    home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)
     env.update(
         {
@@ -190,6 +190,10 @@ class Server:
 
     def stop(self) -> None:
         stop_process(self.proc)
+
+
+# `server_factory(*serve_args, **env_extra)`: a server with settings of the test's own.
+ServerFactory = Callable[..., Server]
 
 
 def start_server(tmp: Path, *serve_args: str, **env_extra: str) -> Server:

@@ -66,7 +66,7 @@ def test_store_reopens_an_existing_database(tmp_path: Path) -> None:
 
 def _hold(
     path: str, ready: multiprocessing.synchronize.Event, stop: multiprocessing.synchronize.Event
-) -> None:  # type: ignore[name-defined]
+) -> None:
     lock = AppLock(Path(path), "app").acquire({"build_id": "first", "source_version": "f" * 40})
     ready.set()
     stop.wait(10)
