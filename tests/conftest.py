@@ -91,6 +91,19 @@ def shared_server(request: pytest.FixtureRequest) -> Server:
 
 
 @pytest.fixture
+def module_or_fresh_server(request: pytest.FixtureRequest) -> Server:
+    """`module_server`, except for a test run once per parameter: each of its runs pushes the
+    same app, so each gets a fresh server of its own."""
+    if hasattr(request.node, "callspec"):
+        factory = request.getfixturevalue("server_factory")
+        srv = factory()
+    else:
+        srv = request.getfixturevalue("module_server")
+    assert isinstance(srv, Server)
+    return srv
+
+
+@pytest.fixture
 def server_factory(tmp_path: Path, wheelhouse: Path) -> Iterator[ServerFactory]:
     """Servers with settings of the test's own: `server_factory("--api-key", "k", VAR="x")`."""
     started: list[Server] = []
@@ -119,7 +132,9 @@ def pytest_runtest_makereport(
     report = yield
     if report.failed:
         for srv in _servers_used(item):
-            report.sections.append((f"server log {srv.data_dir}", srv.process.log_tail()))
+            for stream in ("stdout", "stderr"):
+                if text := srv.process.log_tail(stream):
+                    report.sections.append((f"server {stream} {srv.data_dir}", text))
     return report
 
 

@@ -35,8 +35,9 @@ def tail(app: str, version: int, types: str = "(none)") -> list[str]:
 
 
 @pytest.fixture
-def cedar(server: Server) -> Server:
-    return server
+def cedar(module_or_fresh_server: Server) -> Server:
+    """Each test creates cedar-14 apps of its own on the module's server."""
+    return module_or_fresh_server
 
 
 def create(server: Server, app: str) -> None:

@@ -21,6 +21,12 @@ from tests.support.waiting import wait_for_spare
 LINKS = "       Looking in links: <WHEELHOUSE>, <APP_WHEELS>"
 
 
+@pytest.fixture
+def server(module_or_fresh_server: Server) -> Server:
+    """Each test pushes apps of its own to the module's server."""
+    return module_or_fresh_server
+
+
 def using(major: str, patch: str) -> list[str]:
     return [
         f"-----> Using Python {major} specified in .python-version",

@@ -78,10 +78,11 @@ class ListeningProcess:
         self.stop()
         raise RuntimeError(f"{self.name} did not start; stderr:\n{self.log_tail()}")
 
-    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
-        """The end of what the process wrote to stderr (a traceback is at the end)."""
+    def log_tail(self, stream: str = "stderr", limit: int = LOG_TAIL_BYTES) -> str:
+        """The end of what the process wrote to `stream` (a traceback is at the end)."""
+        path = self.stderr_path if stream == "stderr" else self.stdout_path
         try:
-            with self.stderr_path.open("rb") as f:
+            with path.open("rb") as f:
                 f.seek(max(f.seek(0, os.SEEK_END) - limit, 0))
                 return f.read().decode(errors="replace")
         except OSError as exc:
