@@ -15,14 +15,14 @@ import stat
 import tarfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.support.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
-from tests.support.server import Server, find_links, start_server
+from tests.support.server import Server
 from tests.support.transcript import HEAD, launched, normalise
 
 USING = [
@@ -159,10 +159,9 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("bad-input"), PIP_FIND_LINKS=find_links(wheelhouse))
-    yield srv
-    srv.stop()
+def shared(module_server: Server) -> Server:
+    """The module's server: each case pushes on top of the apps deployed once below."""
+    return module_server
 
 
 @pytest.fixture(scope="module")
