@@ -11,19 +11,23 @@ TOOLS := pip==26.2.1 setuptools==70.3.0 pip==7.0.1 setuptools==16.0
 APP_WHEELS := .wheels/apps
 APPS := flask gunicorn django psycopg2-binary
 
-.PHONY: install test-deps serve test lint bench clean
+# pip itself, pinned like everything else (constraints.txt pins every other package).
+PIP := pip==23.2.1
+TEST_ENV := CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEELS=$(CURDIR)/$(APP_WHEELS)
+
+.PHONY: install test-deps serve unit lint test bench clean
 
 install: $(VENV)/.installed $(TOOL_WHEELS)/.fetched
 
 test-deps: install $(APP_WHEELS)/.fetched
 
-$(VENV)/.installed: setup.cfg pyproject.toml
+$(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	  || (apt-get update && apt-get install -y postgresql)
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet '$(PIP)'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
 	touch $@
 
 $(TOOL_WHEELS)/.fetched: Makefile $(VENV)/.installed
@@ -44,10 +48,16 @@ serve: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
+# The fast tier (tests/unit, the pipeline's fake-buildpack tests among them): under a minute.
+unit: test-deps
+	$(TEST_ENV) $(BIN)/pytest -q -n 2 tests/unit
+
+# Everything: one test file per worker at a time, so a module's shared servers stay in one.
 test: test-deps lint
-	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEELS=$(CURDIR)/$(APP_WHEELS) \
-	  $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
+	$(TEST_ENV) $(BIN)/pytest -q -n 2 --dist loadfile --durations=15
 
 bench: test-deps
 	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) $(BIN)/python bench/run.py

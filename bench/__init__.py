@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-TOOL_WHEELS = REPO_ROOT / ".wheels" / "tools"  # pip and setuptools for builds (`make test-deps`)
+from tests.support.gitutil import commit, make_repo, write_files
+from tests.support.server import ROOT as REPO_ROOT
+from tests.support.server import ListeningProcess, isolated_env
+from tests.support.wheelhouse import build_wheel
+
 MIB = 1024 * 1024
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -150,67 +152,8 @@ def percentile(values: Sequence[float], q: float) -> float:
 # Servers ----------------------------------------------------------------------------------
 
 
-class Server:
-    """A server process that prints `... listening on http://HOST:PORT` as its first line.
-
-    stdout and stderr go to files in `logdir` (no pipes that could fill up and stall it).
-    """
-
-    def __init__(
-        self,
-        name: str,
-        argv: Sequence[str],
-        logdir: Path,
-        env: Mapping[str, str] | None = None,
-        cwd: Path | None = None,
-        timeout: float = 20.0,
-    ) -> None:
-        self.name = name
-        self.stdout_path = logdir / f"{name}.stdout"
-        self.stderr_path = logdir / f"{name}.stderr"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                list(argv),
-                stdout=out,
-                stderr=err,
-                stdin=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None,
-                cwd=cwd,
-            )
-        self.url = self._wait_for_url(timeout)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def _wait_for_url(self, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            first = self.stdout_path.read_text(errors="replace").partition("\n")
-            if first[1] and "listening on " in first[0]:
-                return first[0].rpartition("listening on ")[2].strip()
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop()
-        raise RuntimeError(
-            f"{self.name} did not start; stderr:\n{self.stderr_path.read_text(errors='replace')}"
-        )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+# The tests' process launcher: output to files in a log directory, the URL from the first line.
+Server = ListeningProcess
 
 
 def cpu_seconds(pid: int) -> float:
@@ -502,37 +445,21 @@ def run_checked(
 
 
 def push_env(home: Path, find_links: Path) -> dict[str, str]:
-    """For a cedarbox server and the `git push`es to it: no trace of the machine's git and pip.
+    """For a cedarbox server and the `git push`es to it: the tests' isolated environment.
 
     Builds install packages with pip from `find_links` only (no index), and pip and
     setuptools themselves from TOOL_WHEELS. The git client reads `home/client.gitconfig`
     (empty); the servers' git, which drops inherited GIT_* variables, reads `home/.gitconfig`.
     """
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "GIT_", "CEDARBOX_")) and k != "PYTHONDONTWRITEBYTECODE"
-    }
     home.mkdir(parents=True, exist_ok=True)
     (home / "client.gitconfig").touch()
     (home / ".gitconfig").touch()
-    env.update(
+    return isolated_env(
+        home.parent,
         HOME=str(home),
-        GIT_CONFIG_NOSYSTEM="1",
         GIT_CONFIG_GLOBAL=str(home / "client.gitconfig"),
-        GIT_TERMINAL_PROMPT="0",
-        GIT_AUTHOR_NAME="Bench",
-        GIT_AUTHOR_EMAIL="bench@example.com",
-        GIT_COMMITTER_NAME="Bench",
-        GIT_COMMITTER_EMAIL="bench@example.com",
-        PIP_CONFIG_FILE=os.devnull,
-        PIP_NO_INDEX="1",
         PIP_FIND_LINKS=str(find_links),
-        PIP_DISABLE_PIP_VERSION_CHECK="1",
-        CEDARBOX_TOOL_WHEELS=str(TOOL_WHEELS),
-        CEDARBOX_POSTGRES="off",  # no add-on here needs a real PostgreSQL
     )
-    return env
 
 
 def cedarbox_server(ctx: Context, data_dir: Path, env: Mapping[str, str], logdir: Path) -> Server:
@@ -549,20 +476,14 @@ def commit_files(
     The repository is created if it does not exist yet.
     """
     if not (repo / ".git").is_dir():
-        repo.mkdir(parents=True, exist_ok=True)
-        run_checked(["git", "init", "-q", "-b", "main"], cwd=repo, env=env)
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
-    run_checked(["git", "add", "-A"], cwd=repo, env=env)
-    run_checked(["git", "commit", "-q", "-m", message], cwd=repo, env=env)
+        return make_repo(repo, env, files, message)
+    write_files(repo, files)
+    commit(repo, env, message)
     return repo
 
 
 def tiny_wheelhouse(dest: Path, names: Sequence[str]) -> Path:
-    """A directory of tiny pure-Python wheels, `name==1.0` each (tests/wheelhouse.py)."""
-    from tests.wheelhouse import build_wheel
-
+    """A directory of tiny pure-Python wheels, `name==1.0` each (tests/support/wheelhouse.py)."""
     for name in names:
         build_wheel(dest, name, "1.0", modules={name: f"VERSION = {name!r}\n"})
     return dest

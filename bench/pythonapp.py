@@ -99,7 +99,8 @@ def newest_report(data: Path, app: str) -> dict[str, object]:
 
 def phase_seconds(report: dict[str, object]) -> dict[str, float]:
     phases = report.get("phases") or []
-    return {str(p["name"]): float(p["duration_seconds"]) for p in phases}  # type: ignore[union-attr]
+    assert isinstance(phases, list)
+    return {str(p["name"]): float(p["duration_seconds"]) for p in phases}
 
 
 def phase_summary(runs: list[dict[str, float]]) -> str:

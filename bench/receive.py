@@ -25,7 +25,7 @@ import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from bench import (
     MIB,
@@ -158,7 +158,7 @@ def generate_repo(path: Path, spec: RepoSpec, env: dict[str, str]) -> SourceRepo
     )
 
 
-def _write_history(out: BinaryIO, spec: RepoSpec) -> None:
+def _write_history(out: IO[bytes], spec: RepoSpec) -> None:
     rng = random.Random(spec.seed)
     mark = 0
 
@@ -351,7 +351,7 @@ def _traced_push(
 def _receive_pack_timings(trace: Path) -> dict[str, float]:
     timings: dict[str, float] = {}
     events = [json.loads(line) for line in trace.read_text().splitlines() if line.strip()]
-    argv = next((e["argv"] for e in events if e["event"] == "start"), [])
+    argv: list[str] = next((e["argv"] for e in events if e["event"] == "start"), [])
     if "receive-pack" in argv:
         names: dict[int, str] = {}
         for e in events:

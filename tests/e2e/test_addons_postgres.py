@@ -17,10 +17,10 @@ import psycopg
 import pytest
 
 from gitserver.postgres import cluster_available
-from tests.conftest import APP_WHEELS, Server, find_links, run_cli, start_server
 from tests.e2e.test_build_heroku24 import DJANGO_SETTINGS
 from tests.e2e.test_runner import get, processes_from
-from tests.gitutil import check, git, make_repo
+from tests.support.gitutil import check, git, make_repo
+from tests.support.server import APP_WHEELS, Server, find_links, run_cli, start_server
 
 pytestmark = pytest.mark.skipif(
     not cluster_available(), reason="PostgreSQL's initdb/pg_ctl are not installed"

@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
-from tests.conftest import isolated_env, run_cli
+from tests.support.server import isolated_env, run_cli
+
+
+class Cli(Protocol):
+    def __call__(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]: ...
 
 
 @pytest.fixture
-def cli(tmp_path: Path):  # type: ignore[no-untyped-def]
+def cli(tmp_path: Path) -> Cli:
     env = isolated_env(tmp_path)
     data = tmp_path / "data"
-    return lambda *args, check=True: run_cli(data, env, *args, check=check)
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return run_cli(data, env, *args, check=check)
+
+    return run
 
 
-def test_create_list_info_destroy(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_create_list_info_destroy(cli: Cli, tmp_path: Path) -> None:
     created = cli("apps:create", "shop", "--stack", "cedar-14")
     assert "Creating shop... done, stack is cedar-14" in created.stdout
     assert "http://127.0.0.1:5000/shop.git" in created.stdout
@@ -57,14 +67,16 @@ def test_create_list_info_destroy(cli, tmp_path: Path) -> None:  # type: ignore[
         (("no-such-command",), "invalid choice"),
     ],
 )
-def test_user_mistakes_are_one_clear_line_and_exit_1(cli, args, message) -> None:  # type: ignore[no-untyped-def]
+def test_user_mistakes_are_one_clear_line_and_exit_1(
+    cli: Cli, args: tuple[str, ...], message: str
+) -> None:
     result = cli(*args, check=False)
     assert result.returncode == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr
 
 
-def test_creating_an_existing_app_is_refused(cli) -> None:  # type: ignore[no-untyped-def]
+def test_creating_an_existing_app_is_refused(cli: Cli) -> None:
     cli("apps:create", "twice")
     result = cli("apps:create", "twice", check=False)
     assert result.returncode == 1

@@ -15,15 +15,15 @@ import stat
 import tarfile
 import time
 import urllib.request
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server, find_links, start_server
-from tests.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
-from tests.transcript import HEAD, launched, normalise
+from tests.support.gitutil import GitResult, check, git, make_repo, remote_sha, write_files
+from tests.support.server import Server
+from tests.support.transcript import HEAD, launched, normalise
 
 USING = [
     "-----> Using Python 3.12 specified in .python-version",
@@ -159,10 +159,9 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory, wheelhouse: Path) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("bad-input"), PIP_FIND_LINKS=find_links(wheelhouse))
-    yield srv
-    srv.stop()
+def shared(module_server: Server) -> Server:
+    """The module's server: each case pushes on top of the apps deployed once below."""
+    return module_server
 
 
 @pytest.fixture(scope="module")
@@ -498,8 +497,8 @@ def test_links_out_odd_names_and_a_submodule_build_and_land_in_the_slug_as_pushe
     assert sorted(os.listdir(cache)) == [".heroku", "digests.json", "metadata.json", "slug-members"]
     assert not (cache / ".heroku").is_symlink()
     # 4. Names with newlines, control characters and non-UTF-8 bytes, byte for byte.
-    for name, data in ODD_NAMES.items():
-        member, content = slug[b"./" + name]
+    for odd, data in ODD_NAMES.items():
+        member, content = slug[b"./" + odd]
         assert member.isfile() and content == data
     assert slug[b"./\xff\xfe raw bytes"][0].isdir()
     # 5. The submodule is an empty directory, and the report keeps the warning.

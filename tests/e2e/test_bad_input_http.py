@@ -31,9 +31,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.apps import MINIMAL
-from tests.conftest import Server, start_server
-from tests.gitutil import check, commit, git, head, make_repo, write_files
+from tests.support.apps import MINIMAL, NOOP
+from tests.support.gitutil import check, commit, git, head, make_repo, write_files
+from tests.support.server import Server, noop_build_env, start_server
 
 APP = "fuzz-app"
 FUZZ_BATCH = 20  # requests per hypothesis example, sent concurrently
@@ -446,12 +446,15 @@ def fuzz_requests(draw: st.DrawFn) -> RawRequest:
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One server for the module, with the app already pushed to (on a non-deploy branch).
 
+    Its builds use the no-op buildpack: what is tested is that a real push still works after
+    the fuzz, not how the app builds.
+
     Apps are not auto-created: a fuzzed request for `no-such-app` that happens to be git's
     well-formed first request would otherwise (rightly) create it. The refusal path is what
     is fuzzed here; auto-creation is covered by tests/e2e/test_receive.py.
     """
     tmp = tmp_path_factory.mktemp("bad-http")
-    srv = start_server(tmp, "--no-auto-create")
+    srv = start_server(tmp, "--no-auto-create", **noop_build_env())
     srv.cli("apps:create", APP)
     repo = make_repo(tmp / "src", srv.env, MINIMAL)
     check(git(repo, srv.env, "push", srv.git_url(APP), "main:stable"))
@@ -524,7 +527,7 @@ def test_fuzzed_git_requests_never_crash_hang_or_change_the_repository(
     apps = json.loads(fuzz_server.cli("apps", "--json").stdout)
     assert [a["name"] for a in apps] == [APP]
 
-    repo = make_repo(tmp_path / "after", fuzz_server.env, MINIMAL)
+    repo = make_repo(tmp_path / "after", fuzz_server.env, NOOP)
     write_files(repo, {"after.txt": "still works\n"})
     sha = commit(repo, fuzz_server.env, "after the fuzz")
     started = time.monotonic()

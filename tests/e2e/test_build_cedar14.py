@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import normalise
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import Server, ServerFactory
+from tests.support.transcript import normalise
 
 # pip 7.0.1 answers the tests' PIP_NO_INDEX=1 this way (Heroku's index was never used).
 LINKS = "       Ignoring indexes: https://pypi.python.org/simple"
@@ -35,8 +35,9 @@ def tail(app: str, version: int, types: str = "(none)") -> list[str]:
 
 
 @pytest.fixture
-def cedar(server: Server) -> Server:
-    return server
+def cedar(module_or_fresh_server: Server) -> Server:
+    """Each test creates cedar-14 apps of its own on the module's server."""
+    return module_or_fresh_server
 
 
 def create(server: Server, app: str) -> None:
@@ -107,8 +108,8 @@ def test_setup_py_only_app_gets_a_generated_requirements_txt(cedar: Server, tmp_
 
 
 def test_runtime_change_purges_the_cache_and_setuptools_warning(
-    server_factory,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+    server_factory: ServerFactory,
+    tmp_path: Path,
 ) -> None:
     srv = server_factory(CEDARBOX_NEAREST_MAJOR="1")
     create(srv, "switch")

@@ -9,14 +9,22 @@ import subprocess
 import tarfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import APP_WHEELS, Server, wait_for_spare
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import HEAD, launched, normalise
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import APP_WHEELS, Server, ServerFactory
+from tests.support.transcript import HEAD, launched, normalise
+from tests.support.waiting import wait_for_spare
 
 LINKS = "       Looking in links: <WHEELHOUSE>, <APP_WHEELS>"
+
+
+@pytest.fixture
+def server(module_or_fresh_server: Server) -> Server:
+    """Each test pushes apps of its own to the module's server."""
+    return module_or_fresh_server
 
 
 def using(major: str, patch: str) -> list[str]:
@@ -34,7 +42,7 @@ def transcript(result: GitResult) -> list[str]:
     return normalise(result.remote_lines())
 
 
-def report(server: Server, app: str) -> dict:  # type: ignore[type-arg]
+def report(server: Server, app: str) -> dict[str, Any]:
     return json.loads(server.cli("builds:info", "-a", app).stdout)
 
 
@@ -220,9 +228,9 @@ def test_invalid_requirement_rejects_the_push_and_keeps_the_cache(
 def test_version_file_errors_reject_the_push(
     server: Server,
     tmp_path: Path,
-    files: dict,
+    files: dict[str, str],
     summary: str,
-    code: str,  # type: ignore[type-arg]
+    code: str,
 ) -> None:
     app = {k: v for k, v in APP.items() if k != ".python-version"}
     repo = make_repo(tmp_path / "src", server.env, {**app, **files})
@@ -298,7 +306,7 @@ def test_slugignore_and_the_slug_runs_from_anywhere(server: Server, tmp_path: Pa
     assert run.stdout.strip() == "hello-world 1.0"
 
 
-def test_build_timeout_rejects_the_push(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_build_timeout_rejects_the_push(server_factory: ServerFactory, tmp_path: Path) -> None:
     srv = server_factory(CEDARBOX_BUILD_TIMEOUT="3")
     repo = make_repo(tmp_path / "src", srv.env, {**APP, "bin/pre_compile": "#!/bin/sh\nsleep 60\n"})
     started = time.monotonic()
@@ -310,7 +318,7 @@ def test_build_timeout_rejects_the_push(server_factory, tmp_path: Path) -> None:
     assert lines[-1] == " !     Error code: BUILD_FAILED (BUILD_TIMEOUT)"
 
 
-def test_slug_too_large_rejects_the_push(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_slug_too_large_rejects_the_push(server_factory: ServerFactory, tmp_path: Path) -> None:
     srv = server_factory(CEDARBOX_SLUG_MAX_BYTES=str(1024 * 1024))
     repo = make_repo(tmp_path / "src", srv.env, APP)
     result = push(repo, srv, "hefty")

@@ -38,10 +38,11 @@ import pytest
 
 from gitserver.pipeline.cache import SPARE
 from gitserver.pipeline.treedigest import tree_digest
-from tests import procs
-from tests.conftest import Server, entries_once_deleted, find_links, start_server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
-from tests.transcript import normalise
+from tests.support import procs
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import Server, find_links, start_server
+from tests.support.transcript import normalise
+from tests.support.waiting import entries_once_deleted
 
 SEED = int(os.environ.get("CEDARBOX_CRASH_SEED", "20261125"))
 RUNS_PER_TARGET = 7  # x 3 targets: 21 kill runs

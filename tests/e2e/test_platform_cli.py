@@ -6,12 +6,13 @@ import json
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.apps import MINIMAL
-from tests.conftest import CEDARBOX, ROOT, Server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.apps import MINIMAL, NOOP
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import CEDARBOX, ROOT, Server, ServerFactory, noop_build_env
 
 ENV_DIR_PROBE = {
     "bin/pre_compile": '#!/bin/sh\necho "FOO from ENV_DIR: $(cat "$ENV_DIR/FOO" 2>/dev/null)"\n'
@@ -23,15 +24,35 @@ def push(repo: Path, server: Server, app: str, *args: str) -> GitResult:
     return git(repo, server.env, "push", server.git_url(app), "main", *args)
 
 
-def cli_json(server: Server, *args: str) -> object:
+def cli_json(server: Server, *args: str) -> Any:
     return json.loads(server.cli(*args, "--json").stdout)
 
 
+def noop(request: pytest.FixtureRequest) -> bool:
+    return request.node.get_closest_marker("noop_build") is not None
+
+
 @pytest.fixture
-def deployed(server: Server, tmp_path: Path) -> Path:
-    repo = make_repo(tmp_path / "src", server.env, {**MINIMAL, **ENV_DIR_PROBE})
+def server(request: pytest.FixtureRequest, server_factory: ServerFactory) -> Server:
+    """A fresh server: these tests deploy and change `shop` each. Marked `noop_build`: its
+    pushes build with the no-op buildpack."""
+    return server_factory(**(noop_build_env() if noop(request) else {}))
+
+
+@pytest.fixture
+def deployed(request: pytest.FixtureRequest, server: Server, tmp_path: Path) -> Path:
+    files = NOOP if noop(request) else {**MINIMAL, **ENV_DIR_PROBE}
+    repo = make_repo(tmp_path / "src", server.env, files)
     check(push(repo, server, "shop"))
     return repo
+
+
+@pytest.fixture(scope="module")
+def shop(noop_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Server:
+    """`shop` deployed once (v1), shared by the tests that must change nothing."""
+    repo = make_repo(tmp_path_factory.mktemp("shop") / "src", noop_server.env, NOOP)
+    check(push(repo, noop_server, "shop"))
+    return noop_server
 
 
 def test_config_vars_reach_the_build_as_files_not_environment(
@@ -56,6 +77,7 @@ def test_config_vars_reach_the_build_as_files_not_environment(
     assert cli_json(server, "config", "-a", "shop") == {}
 
 
+@pytest.mark.noop_build
 def test_releases_and_rollback_reuse_the_old_slug_and_config(
     server: Server, deployed: Path
 ) -> None:
@@ -95,9 +117,11 @@ def test_rollback_to_a_release_without_a_slug_is_refused(server: Server) -> None
     assert "Cannot roll back to v1: it has no slug to run" in result.stderr
 
 
-def test_rollback_to_a_pruned_slug_is_refused(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    srv = server_factory(CEDARBOX_SLUG_RETENTION="2")
-    repo = make_repo(tmp_path / "src", srv.env, MINIMAL)
+def test_rollback_to_a_pruned_slug_is_refused(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    srv = server_factory(CEDARBOX_SLUG_RETENTION="2", **noop_build_env())
+    repo = make_repo(tmp_path / "src", srv.env, NOOP)
     for i in range(3):
         write_files(repo, {"n.txt": str(i)})
         commit(repo, srv.env, f"change {i}")
@@ -178,25 +202,25 @@ def test_stack_set_discards_the_cache_on_the_next_build(server: Server, tmp_path
         (("stack:set", "bamboo", "-a", "shop"), "is not available"),
     ],
 )
-def test_bad_input_is_one_clear_line(server: Server, deployed: Path, args, message) -> None:  # type: ignore[no-untyped-def]
-    result = server.cli(*args, check=False)
+def test_bad_input_is_one_clear_line(shop: Server, args: tuple[str, ...], message: str) -> None:
+    result = shop.cli(*args, check=False)
     assert result.returncode == 1, result.stdout
     assert message in result.stderr
     assert "Traceback" not in result.stderr
-    assert [r["version"] for r in cli_json(server, "releases", "-a", "shop")] == [1]
+    assert [r["version"] for r in cli_json(shop, "releases", "-a", "shop")] == [1]
 
 
-def test_non_utf8_values_are_refused(server: Server, deployed: Path) -> None:
-    argv = [
+def test_non_utf8_values_are_refused(shop: Server) -> None:
+    argv: list[str | bytes] = [
         *CEDARBOX,
         "--data-dir",
-        str(server.data_dir),
+        str(shop.data_dir),
         "config:set",
         b"BIN=\xff\xfe",
         "-a",
         "shop",
     ]
-    result = subprocess.run(argv, env=server.env, capture_output=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(argv, env=shop.env, capture_output=True, cwd=ROOT, timeout=60)
     assert result.returncode == 1
     assert b"is not valid UTF-8" in result.stderr
 

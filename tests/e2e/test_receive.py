@@ -7,14 +7,14 @@ import json
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.apps import MINIMAL, NOT_PYTHON, slow_prebuild
-from tests.conftest import CEDARBOX, Server, isolated_env, run_cli
-from tests.gitutil import (
+from tests.support.apps import MINIMAL, NOOP, NOT_PYTHON, slow_prebuild
+from tests.support.gitutil import (
     GitResult,
     check,
     commit,
@@ -25,8 +25,31 @@ from tests.gitutil import (
     remote_sha,
     write_files,
 )
+from tests.support.server import (
+    CEDARBOX,
+    Server,
+    ServerFactory,
+    isolated_env,
+    noop_build_env,
+    run_cli,
+    start_server,
+)
 
 REJECTED = "! [remote rejected] main -> main (pre-receive hook declined)"
+
+
+@pytest.fixture
+def server(shared_server: Server) -> Server:
+    """The module's tests share a server; each pushes apps of its own."""
+    return shared_server
+
+
+@pytest.fixture(scope="module")
+def untouched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A server no test pushes to or creates apps on: its repository list stays empty."""
+    srv = start_server(tmp_path_factory.mktemp("untouched"))
+    yield srv
+    srv.stop()
 
 
 def push(repo: Path, server: Server, app: str, *args: str) -> GitResult:
@@ -86,17 +109,19 @@ def test_first_remote_line_arrives_before_a_slow_step_ends(server: Server, tmp_p
     assert arrived["<exit>"] > finished
 
 
+@pytest.mark.noop_build
 def test_large_push_of_50_mb(server: Server, tmp_path: Path) -> None:
-    files: dict[str, str | bytes] = {**MINIMAL, "data/blob.bin": os.urandom(50 * 1024 * 1024)}
+    files: dict[str, str | bytes] = {**NOOP, "data/blob.bin": os.urandom(50 * 1024 * 1024)}
     repo = make_repo(tmp_path / "src", server.env, files)
     result = push(repo, server, "big-app", "main")
     assert result.returncode == 0, result.output[-2000:]
     assert remote_sha(server.git_url("big-app"), server.env) == head(repo, server.env)
 
 
+@pytest.mark.noop_build
 def test_chunked_request_bodies_are_dechunked(server: Server, tmp_path: Path) -> None:
     # git sends any request body larger than http.postBuffer with chunked encoding.
-    files: dict[str, str | bytes] = {**MINIMAL, "data.bin": os.urandom(300 * 1024)}
+    files: dict[str, str | bytes] = {**NOOP, "data.bin": os.urandom(300 * 1024)}
     repo = make_repo(tmp_path / "src", server.env, files)
     result = git(
         repo, server.env, "-c", "http.postBuffer=65536", "push", server.git_url("chunky"), "main"
@@ -106,7 +131,7 @@ def test_chunked_request_bodies_are_dechunked(server: Server, tmp_path: Path) ->
 
 
 def test_concurrent_pushes_to_one_app_never_build_twice(server: Server, tmp_path: Path) -> None:
-    check(server.cli("apps:create", "busy-app"))
+    server.cli("apps:create", "busy-app")
     repos = []
     for i in range(2):
         repo = make_repo(tmp_path / f"src{i}", server.env, {**slow_prebuild(3), "n.txt": str(i)})
@@ -154,6 +179,7 @@ def test_pushes_to_several_apps_run_in_parallel(server: Server, tmp_path: Path) 
     assert max(starts) < min(ends)
 
 
+@pytest.mark.noop_build
 def test_non_deploy_branch_is_stored_without_a_build(server: Server, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "src", server.env, NOT_PYTHON)
     result = push(repo, server, "branchy", "main:feature")
@@ -165,8 +191,9 @@ def test_non_deploy_branch_is_stored_without_a_build(server: Server, tmp_path: P
     assert builds == []
 
 
+@pytest.mark.noop_build
 def test_deleting_the_deploy_branch_is_refused(server: Server, tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "src", server.env, MINIMAL)
+    repo = make_repo(tmp_path / "src", server.env, NOOP)
     check(push(repo, server, "keep-main", "main", "main:other"))
     result = push(repo, server, "keep-main", ":main")
     assert result.returncode != 0
@@ -177,8 +204,9 @@ def test_deleting_the_deploy_branch_is_refused(server: Server, tmp_path: Path) -
     assert remote_sha(server.git_url("keep-main"), server.env, "refs/heads/other") is None
 
 
+@pytest.mark.noop_build
 def test_push_from_a_shallow_clone_is_refused_with_advice(server: Server, tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "src", server.env, MINIMAL)
+    repo = make_repo(tmp_path / "src", server.env, NOOP)
     for i in range(3):
         write_files(repo, {"n.txt": str(i)})
         commit(repo, server.env, f"change {i}")
@@ -192,8 +220,9 @@ def test_push_from_a_shallow_clone_is_refused_with_advice(server: Server, tmp_pa
     assert remote_sha(server.git_url("shallow-app"), server.env) is None
 
 
+@pytest.mark.noop_build
 def test_force_push_builds_a_new_release(server: Server, tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "src", server.env, MINIMAL)
+    repo = make_repo(tmp_path / "src", server.env, NOOP)
     check(push(repo, server, "forceful", "main"))
     write_files(repo, {"app.py": "print('rewritten')\n"})
     check(git(repo, server.env, "commit", "-q", "-a", "--amend", "-m", "rewritten"))
@@ -205,6 +234,7 @@ def test_force_push_builds_a_new_release(server: Server, tmp_path: Path) -> None
     assert remote_sha(server.git_url("forceful"), server.env) == head(repo, server.env)
 
 
+@pytest.mark.noop_build
 def test_tags_are_stored_without_a_build(server: Server, tmp_path: Path) -> None:
     repo = make_repo(tmp_path / "src", server.env, NOT_PYTHON)
     check(git(repo, server.env, "tag", "v1.0"))
@@ -215,8 +245,9 @@ def test_tags_are_stored_without_a_build(server: Server, tmp_path: Path) -> None
     )
 
 
+@pytest.mark.noop_build
 def test_push_options_are_accepted_and_recorded(server: Server, tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "src", server.env, MINIMAL)
+    repo = make_repo(tmp_path / "src", server.env, NOOP)
     result = git(
         repo, server.env, "push", "-o", "ci-run=42", "-o", "note", server.git_url("opty"), "main"
     )
@@ -236,35 +267,36 @@ def test_push_options_are_accepted_and_recorded(server: Server, tmp_path: Path) 
         "/1abc.git/info/refs?service=git-receive-pack",
     ],
 )
-def test_bad_app_names_are_a_4xx_never_a_path(server: Server, path: str) -> None:
-    status, body = http_get(server.url, path)
+def test_bad_app_names_are_a_4xx_never_a_path(untouched: Server, path: str) -> None:
+    status, body = http_get(untouched.url, path)
     assert 400 <= status < 500, (status, body)
     assert "app" in body.lower()
-    assert not (server.data_dir / "x.git").exists()
-    assert sorted(p.name for p in (server.data_dir / "repos").iterdir()) == []
+    assert not (untouched.data_dir / "x.git").exists()
+    assert sorted(p.name for p in (untouched.data_dir / "repos").iterdir()) == []
 
 
+@pytest.mark.noop_build
 def test_bad_app_name_is_refused_by_git_with_a_clear_error(server: Server, tmp_path: Path) -> None:
-    repo = make_repo(tmp_path / "src", server.env, MINIMAL)
+    repo = make_repo(tmp_path / "src", server.env, NOOP)
     result = push(repo, server, "Bad_Name", "main")
     assert result.returncode != 0
     assert "400" in result.stderr
 
 
-def test_no_auto_create_refuses_unknown_apps(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    srv = server_factory("--no-auto-create")
-    repo = make_repo(tmp_path / "src", srv.env, MINIMAL)
+def test_no_auto_create_refuses_unknown_apps(server_factory: ServerFactory, tmp_path: Path) -> None:
+    srv = server_factory("--no-auto-create", **noop_build_env())
+    repo = make_repo(tmp_path / "src", srv.env, NOOP)
     result = push(repo, srv, "ghost", "main")
     assert result.returncode != 0
     assert "remote error: NO_SUCH_APP" in result.stderr
     assert "cedarbox apps:create ghost" in result.stderr
-    check(srv.cli("apps:create", "ghost"))
+    srv.cli("apps:create", "ghost")
     assert push(repo, srv, "ghost", "main").returncode == 0
 
 
-def test_api_key_protects_git_and_api(server_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    srv = server_factory("--api-key", "s3cret")
-    repo = make_repo(tmp_path / "src", srv.env, MINIMAL)
+def test_api_key_protects_git_and_api(server_factory: ServerFactory, tmp_path: Path) -> None:
+    srv = server_factory("--api-key", "s3cret", **noop_build_env())
+    repo = make_repo(tmp_path / "src", srv.env, NOOP)
     denied = push(repo, srv, "locked-app", "main")
     assert denied.returncode != 0
     assert not (srv.data_dir / "repos" / "locked-app.git").exists()
@@ -280,8 +312,9 @@ def test_api_key_protects_git_and_api(server_factory, tmp_path: Path) -> None:  
     assert [a["name"] for a in json.loads(body)] == ["locked-app"]
 
 
+@pytest.mark.noop_build
 def test_without_api_key_the_api_is_open(server: Server, tmp_path: Path) -> None:
-    check(server.cli("apps:create", "open-app"))
+    server.cli("apps:create", "open-app")
     status, body = http_get(server.url, "/api/apps/open-app")
     assert status == 200
     assert json.loads(body)["git_url"] == server.git_url("open-app")
@@ -301,11 +334,11 @@ def test_non_loopback_host_requires_an_api_key(tmp_path: Path) -> None:
 
 
 def test_hook_runs_for_a_push_by_path_without_the_server(tmp_path: Path) -> None:
-    env = isolated_env(tmp_path)
+    env = isolated_env(tmp_path, **noop_build_env())
     data = tmp_path / "data"
     run_cli(data, env, "apps:create", "local-app")
     bare = data / "repos" / "local-app.git"
-    repo = make_repo(tmp_path / "src", env, MINIMAL)
+    repo = make_repo(tmp_path / "src", env, NOOP)
     other = git(repo, env, "push", str(bare), "main:topic")
     assert other.returncode == 0, other.output
     assert "Pushed to non-deploy branch, skipping build." in other.remote_lines()
@@ -324,6 +357,7 @@ def authed(url: str, password: str) -> str:
 
 def http_get(base: str, path: str, password: str | None = None) -> tuple[int, str]:
     parts = urlsplit(base)
+    assert parts.hostname is not None
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
     headers = {}
     if password is not None:

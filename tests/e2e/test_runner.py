@@ -13,21 +13,33 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 from gitserver import trash
-from tests.apps import MINIMAL
-from tests.conftest import APP_WHEELS, CEDARBOX, Server, isolated_env, run_cli, start_server
-from tests.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.apps import NOOP
+from tests.support.gitutil import GitResult, check, commit, git, make_repo, write_files
+from tests.support.server import (
+    APP_WHEELS,
+    CEDARBOX,
+    Server,
+    isolated_env,
+    noop_build_env,
+    run_cli,
+    start_server,
+)
 
 needs_app_wheels = pytest.mark.skipif(
     not (APP_WHEELS / ".fetched").exists(), reason="run `make test-deps` first"
 )
+# The apps built with the no-op buildpack have no Python of their own: dynos run the host's.
+PYTHON = sys.executable
 # Short waits so that crashes, restarts and shutdowns happen within a test's time.
 FAST = {
     "CEDARBOX_STOP_GRACE": "3",
@@ -132,7 +144,7 @@ def get(
     path: str = "/",
     *,
     method: str = "GET",
-    body: object = None,
+    body: bytes | Iterable[bytes] | None = None,
     headers: dict[str, str] | None = None,
     timeout: float = 30,
 ) -> tuple[int, bytes, http.client.HTTPResponse]:
@@ -166,7 +178,7 @@ def wait_for(check: Callable[[], bool], timeout: float = 20, what: str = "condit
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def ps(server: Server, app: str) -> list[dict]:  # type: ignore[type-arg]
+def ps(server: Server, app: str) -> list[dict[str, Any]]:
     return json.loads(server.cli("ps", "-a", app, "--json").stdout)
 
 
@@ -391,8 +403,8 @@ def test_django_release_phase_gates_the_release(fast_server: Server, tmp_path: P
 def test_crashes_and_boot_timeouts_are_reported_in_the_push_and_ps(
     server_factory: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = server_factory(**{**FAST, "CEDARBOX_BOOT_TIMEOUT": "2"})
-    crashing = {**MINIMAL, "Procfile": "web: python -c \"print('boom: no config'); exit(4)\"\n"}
+    server = server_factory(**{**FAST, "CEDARBOX_BOOT_TIMEOUT": "2", **noop_build_env()})
+    crashing = {**NOOP, "Procfile": f"web: {PYTHON} -c \"print('boom: no config'); exit(4)\"\n"}
     repo = make_repo(tmp_path / "crash", server.env, crashing)
     result = check(push(repo, server, "crashy"))  # Heroku keeps the release: the push succeeds
     lines = lines_of(result)
@@ -433,8 +445,8 @@ def test_crashes_and_boot_timeouts_are_reported_in_the_push_and_ps(
 def test_formation_resumes_when_the_server_starts_again_and_nothing_is_orphaned(
     tmp_path: Path, wheelhouse: Path
 ) -> None:
-    env_extra = {**FAST, "PIP_FIND_LINKS": str(wheelhouse)}
-    app = {**MINIMAL, "Procfile": "web: python -m http.server $PORT\nworker: sleep 600\n"}
+    env_extra = {**FAST, "PIP_FIND_LINKS": str(wheelhouse), **noop_build_env()}
+    app = {**NOOP, "Procfile": f"web: {PYTHON} -m http.server $PORT\nworker: sleep 600\n"}
     # Without a server: a push by path builds and says when the release will start.
     env = isolated_env(tmp_path, **env_extra)
     data_dir = tmp_path / "data"

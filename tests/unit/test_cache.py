@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from gitserver.pipeline.cache import SPARE, BuildCache, purge, recover
-from tests.conftest import entries_once_deleted, wait_for_spare
+from tests.support.waiting import entries_once_deleted, wait_for_spare
 
 
 def commit_file(root: Path, scratch: Path, content: str, meta: dict[str, str]) -> None:

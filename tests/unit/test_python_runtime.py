@@ -24,8 +24,8 @@ from gitserver.buildpacks.python.runtime import (
     make_relocatable,
 )
 from gitserver.buildpacks.python.types import ChosenPython, HostInterpreter
+from tests.support.wheelhouse import build_wheel
 from tests.unit.buildctx import make_context
-from tests.wheelhouse import build_wheel
 
 PYENV = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv") / "versions"
 PRINT_PREFIX = "import sys\ndef main():\n    sys.stdout.write(sys.prefix + '\\n')\n"

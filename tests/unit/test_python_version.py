@@ -654,4 +654,5 @@ def test_report_is_a_real_build_report(tmp_path: Path) -> None:
     ctx = make_context(tmp_path, files={".python-version": "3.9"})
     assert isinstance(ctx.report, BuildReport)
     failure(choose_python, ctx)
-    assert ctx.report.to_json()["python"]["requested"] == "3.9"
+    python = ctx.report.to_json()["python"]
+    assert isinstance(python, dict) and python["requested"] == "3.9"

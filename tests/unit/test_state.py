@@ -16,7 +16,7 @@ from gitserver.settings import Settings
 
 def _hold(
     path: str, ready: multiprocessing.synchronize.Event, stop: multiprocessing.synchronize.Event
-) -> None:  # type: ignore[name-defined]
+) -> None:
     lock = AppLock(Path(path), "app").acquire({"build_id": "first", "source_version": "f" * 40})
     ready.set()
     stop.wait(10)

@@ -36,22 +36,26 @@ def test_tree_lists_every_entry_sorted_without_following_links(root: Path) -> No
     ]
 
 
-CHANGES: dict[str, Callable[[Path], None]] = {
+def _retarget_link(r: Path) -> None:
+    os.unlink(r / "lib" / "link.py")
+    os.symlink("b.py", r / "lib" / "link.py")
+
+
+def _hard_link_inside(r: Path) -> None:
+    os.unlink(r / "lib" / "b.py")
+    os.link(r / "lib" / "a.py", r / "lib" / "b.py")
+
+
+CHANGES: dict[str, Callable[[Path], object]] = {
     "content and size": lambda r: (r / "lib" / "a.py").write_text("a = 22\n"),
     "mtime by 1 ns": lambda r: os.utime(
         r / "lib" / "a.py", ns=(0, (r / "lib" / "a.py").stat().st_mtime_ns + 1)
     ),
     "mode": lambda r: (r / "lib" / "a.py").chmod(0o600),
-    "link target": lambda r: (
-        os.unlink(r / "lib" / "link.py"),
-        os.symlink("b.py", r / "lib" / "link.py"),
-    ),
+    "link target": _retarget_link,
     "new file": lambda r: (r / "lib" / "c.py").write_text(""),
     "removed file": lambda r: (r / "lib" / "b.py").unlink(),
-    "hard link inside": lambda r: (
-        os.unlink(r / "lib" / "b.py"),
-        os.link(r / "lib" / "a.py", r / "lib" / "b.py"),
-    ),
+    "hard link inside": _hard_link_inside,
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import time
 from collections.abc import Mapping
@@ -37,16 +38,21 @@ def git(cwd: Path, env: Mapping[str, str], *args: str, timeout: float = 600) -> 
     return GitResult(proc.returncode, proc.stdout, proc.stderr)
 
 
-def make_repo(path: Path, env: Mapping[str, str], files: Mapping[str, str | bytes]) -> Path:
+def make_repo(
+    path: Path,
+    env: Mapping[str, str],
+    files: Mapping[str, str] | Mapping[str, str | bytes],
+    message: str = "initial",
+) -> Path:
     """A git work tree with `files` committed on `main`."""
     path.mkdir(parents=True, exist_ok=True)
     check(git(path, env, "init", "-q", "-b", "main"))
     write_files(path, files)
-    commit(path, env, "initial")
+    commit(path, env, message)
     return path
 
 
-def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
+def write_files(root: Path, files: Mapping[str, str] | Mapping[str, str | bytes]) -> None:
     for name, content in files.items():
         target = root / name
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +103,9 @@ def push_timed(
     assert proc.stderr is not None and proc.stdout is not None
     timed: list[tuple[float, str]] = []
     buf = b""
-    while chunk := proc.stderr.read1(65536):
+    pipe = proc.stderr
+    assert isinstance(pipe, io.BufferedReader)  # read1: what has arrived, without waiting for more
+    while chunk := pipe.read1(65536):
         buf += chunk
         *lines, buf = buf.replace(b"\r", b"\n").split(b"\n")
         now = time.monotonic() - start

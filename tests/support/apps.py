@@ -9,6 +9,10 @@ MINIMAL = {
     "app.py": "print('hello')\n",
 }
 
+# For pushes built with the no-op buildpack (tests/support/noop_buildpack.py): no Procfile, so a
+# release starts no dyno and the push ends once the release is recorded.
+NOOP = {"app.py": "print('hello')\n"}
+
 NOT_PYTHON = {"README.md": "# not a Python app\n", "index.html": "<h1>hi</h1>\n"}
 
 
