@@ -9,7 +9,9 @@ TOOLS := pip==26.2.1 setuptools==70.3.0 pip==7.0.1 setuptools==16.0
 # Real framework wheels for the end-to-end tests' Flask and Django apps (Python 3.12),
 # fetched here so the tests themselves never touch the network.
 APP_WHEELS := .wheels/apps
-APPS := flask gunicorn django psycopg2-binary
+APPS := flask==3.1.3 gunicorn==27.0.1 django==6.1.3 psycopg2-binary==2.9.13 \
+  asgiref==3.13.0 blinker==1.9.0 click==8.5.1 itsdangerous==2.2.0 jinja2==3.1.6 \
+  markupsafe==3.0.4 sqlparse==0.6.1 werkzeug==3.1.9
 
 # pip itself, pinned like everything else (constraints.txt pins every other package).
 PIP := pip==23.2.1

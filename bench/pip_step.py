@@ -18,7 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import TOOL_WHEELS, Benchmark, Context, Result, Row, Target, median
+from bench import Benchmark, Context, Result, Row, Target, median
+from tests.support.server import TOOL_WHEELS
 
 WARM_TARGET_SECONDS = 1.5
 CACHED_PLAN_TARGET_SECONDS = 0.05
@@ -28,8 +29,8 @@ def run(ctx: Context) -> Result:
     # Imported here: the harness lists every benchmark without needing cedarbox importable.
     from gitserver.buildpacks.python import packages, tools
     from gitserver.buildpacks.python.checks import check_package_manager
+    from tests.support.wheelhouse import build_wheel
     from tests.unit.buildctx_pkg import chosen, current_interpreter, make_ctx, make_env
-    from tests.wheelhouse import build_wheel
 
     if not (TOOL_WHEELS / "pip-26.2.1-py3-none-any.whl").is_file():
         return Result(rows=[], warnings=[f"pinned tool wheels missing in {TOOL_WHEELS}"])

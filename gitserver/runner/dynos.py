@@ -10,10 +10,10 @@ from pathlib import Path
 
 from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
-from gitserver.records import DynoRecord
+from gitserver.records import DynoOwner, DynoRecord, DynoState
 from gitserver.runner.routes import Route, Routes
 
-OWNER = "supervisor"  # the `owner` of the supervisor's dyno records (one-offs have "run")
+OWNER = DynoOwner.SUPERVISOR  # the `owner` of the supervisor's dyno records
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Dyno:
             name=self.name,
             type=self.type,
             release_version=self.release,
-            state=self.state,
+            state=DynoState(self.state),
             since=self.since,
             command=self.command,
             pid=pid,

@@ -28,7 +28,7 @@ from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
 from gitserver.errors import ReleaseNotFound, UsageError
 from gitserver.processes import exit_status, free_port, signal_group, start_time
-from gitserver.records import DynoRecord, Release
+from gitserver.records import DynoOwner, DynoRecord, DynoState, Release
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
 from gitserver.store import Store
@@ -56,7 +56,7 @@ class OneOff:
             f"heroku[{self.name}]", f"Starting process with command `{self.record.command}`"
         )
         self.record = replace(
-            self.record, state="up", since=time.time(), pid=pid, proc_start=start_time(pid)
+            self.record, state=DynoState.UP, since=time.time(), pid=pid, proc_start=start_time(pid)
         )
         self.store.save_dyno(self.record)
         self.log.write(f"heroku[{self.name}]", "State changed from starting to up")
@@ -87,14 +87,14 @@ def _claim_name(store: Store, app: str, kind: str, version: int, command: str) -
             name=f"{kind}.{random.randint(1000, 9999)}",
             type=kind,
             release_version=version,
-            state="starting",
+            state=DynoState.STARTING,
             since=time.time(),
             command=command,
             pid=None,
             proc_start=None,
             port=None,
             restarts=0,
-            owner="run",
+            owner=DynoOwner.RUN,
         )
         if store.claim_dyno(record):
             return record

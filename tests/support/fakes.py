@@ -11,8 +11,9 @@ the build directory if there, then (re)written and kept for the next build.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from gitserver.pipeline.buildpack import ReleaseMetadata
+from gitserver.pipeline.buildpack import CacheToSave, ReleaseMetadata
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 
@@ -52,23 +53,23 @@ class FakeBuildpack:
         self._step("detect")
         return self.accepts
 
-    def compile(self, ctx: BuildContext) -> None:
+    def compile(self, ctx: BuildContext) -> CacheToSave:
         self._step("compile")
         cache = ctx.cache
         assert cache is not None, "the restore phase runs before compile"
         if self.discard_cache:
             cache.discard()
-        entries = {}
+        entries: dict[str, Path] = {}
         for name, content in self.keep.items():
             entry = ctx.scratch / "fake-cache" / name
             self.taken[name] = cache.take(name, entry)
             entry.mkdir(parents=True, exist_ok=True)
             (entry / "content").write_text(content)
             entries[name] = entry
-        ctx.cache_to_save = (entries, {"fake": sorted(self.keep)})
+        return CacheToSave(entries, {"fake": sorted(self.keep)})
 
     def release(self, ctx: BuildContext) -> ReleaseMetadata:
         self._step("release")
         return ReleaseMetadata(
-            addons=list(self.addons), default_process_types=dict(self.default_process_types)
+            addons=list(self.addons), process_types=dict(self.default_process_types)
         )

@@ -8,7 +8,7 @@ line of its own; the pipeline's release phase still declares the Procfile's proc
 
 from __future__ import annotations
 
-from gitserver.pipeline.buildpack import ReleaseMetadata
+from gitserver.pipeline.buildpack import CacheToSave, ReleaseMetadata
 from gitserver.pipeline.context import BuildContext
 
 COMPILED = "Nothing to compile."
@@ -20,8 +20,9 @@ class NoopBuildpack:
     def detect(self, ctx: BuildContext) -> bool:
         return True
 
-    def compile(self, ctx: BuildContext) -> None:
+    def compile(self, ctx: BuildContext) -> CacheToSave:
         ctx.out.indent(COMPILED)
+        return CacheToSave()  # nothing to keep for the next build
 
     def release(self, ctx: BuildContext) -> ReleaseMetadata:
         return ReleaseMetadata()  # the process types are the Procfile's alone

@@ -11,6 +11,7 @@ from gitserver.buildpacks.python import packages, piprunner, requirements, sitep
 from gitserver.buildpacks.python.checks import check_package_manager
 from gitserver.buildpacks.python.types import HostInterpreter
 from gitserver.pipeline.errors import BuildError
+from tests.support.wheelhouse import build_wheel, wheel_name
 from tests.unit.buildctx_pkg import (
     TOOL_WHEELS,
     chosen,
@@ -21,7 +22,6 @@ from tests.unit.buildctx_pkg import (
     seeded_env,
     text,
 )
-from tests.wheelhouse import build_wheel, wheel_name
 
 needs_tool_wheels = pytest.mark.skipif(
     not (TOOL_WHEELS / "pip-26.2.1-py3-none-any.whl").is_file(),

@@ -40,9 +40,10 @@ from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
 from tests.unit.buildctx import make_context, step_lines
 
-H24 = load_rules("heroku-24").python
-C14 = load_rules("cedar-14").python
-assert isinstance(H24, VersionFileRules) and isinstance(C14, RuntimeCatalogRules)
+_h24, _c14 = load_rules("heroku-24").python, load_rules("cedar-14").python
+assert isinstance(_h24, VersionFileRules) and isinstance(_c14, RuntimeCatalogRules)
+H24: VersionFileRules = _h24
+C14: RuntimeCatalogRules = _c14
 
 
 def write(root: Path, files: dict[str, str | bytes]) -> Path:

@@ -5,7 +5,16 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from gitserver.records import Addon, App, Build, DynoRecord, Release
+from gitserver.records import (
+    Addon,
+    App,
+    Build,
+    BuildStatus,
+    DynoOwner,
+    DynoRecord,
+    DynoState,
+    Release,
+)
 from gitserver.views import (
     addon_view,
     app_view,
@@ -88,7 +97,7 @@ def test_a_build_view_is_its_whole_record() -> None:
     build = Build(
         id="b-1",
         app="shop",
-        status="failed",
+        status=BuildStatus.FAILED,
         source_version="abc1234def",
         stack="heroku-24",
         started_at=T,
@@ -109,14 +118,14 @@ def test_a_dyno_names_its_release_and_leaves_out_internal_fields() -> None:
         name="web.1",
         type="web",
         release_version=3,
-        state="crashed",
+        state=DynoState.CRASHED,
         since=T,
         command="gunicorn app:app",
         pid=4242,
         proc_start=99,
         port=5100,
         restarts=2,
-        owner="supervisor",
+        owner=DynoOwner.SUPERVISOR,
         detail="exited with status 1",
     )
     view = dyno_view(dyno)
