@@ -27,7 +27,6 @@ from gitserver.locks import AppLock
 from gitserver.output import Output
 from gitserver.pipeline.profiles import load_profile
 from gitserver.platform import Platform
-from gitserver.receive.refs import RefUpdate
 from gitserver.records import App, Release, current_user
 from gitserver.settings import Settings
 from gitserver.store import Store
@@ -48,13 +47,20 @@ class Deploy:
         return cls(platform.store, platform.data, platform.settings, platform, out)
 
     def push(
-        self, app_name: str, update: RefUpdate, *, git_dir: Path, push_options: list[str]
+        self,
+        app_name: str,
+        sha: str,
+        *,
+        branch: str | None,
+        git_dir: Path,
+        push_options: list[str],
     ) -> Release:
-        """Build and release `update.new` (read from `git_dir`), then verify it boots."""
+        """Build and release commit `sha` (read from `git_dir`), then verify it boots; once
+        released, `branch` (the pushed deploy branch) becomes the repository's HEAD."""
         app = self.platform.get_app(app_name)
         profile = load_profile(app.stack)
         build_id = str(uuid.uuid4())
-        holder: dict[str, object] = {"build_id": build_id, "source_version": update.new}
+        holder: dict[str, object] = {"build_id": build_id, "source_version": sha}
         logs = self.data.builds(app.name)
         logs.mkdir(parents=True, exist_ok=True)
         with (
@@ -65,9 +71,9 @@ class Deploy:
             for line in profile.start_lines:
                 self.out.line(line)
             os.nice(max(0, min(19, self.settings.build_niceness)))  # the build and its children
-            release = self._build_and_release(app, build_id, update.new, git_dir, push_options)
-        if update.branch:
-            repos.set_head(self.data.repo(app.name), update.branch)
+            release = self._build_and_release(app, build_id, sha, git_dir, push_options)
+        if branch:
+            repos.set_head(self.data.repo(app.name), branch)
         # After the lock: waiting for the app to boot must not hold up the next push.
         from gitserver.deploy.verify import verify_deploy
 

@@ -39,7 +39,11 @@ def run(git_dir: Path, stdin: str, env: dict[str, str], out: Output) -> int:
         platform = Platform.open(_settings(env, data_dir))
         try:
             Deploy.on(platform, out).push(
-                app_name, plan.build, git_dir=git_dir, push_options=_push_options(env)
+                app_name,
+                plan.build.new,
+                branch=plan.build.branch,
+                git_dir=git_dir,
+                push_options=_push_options(env),
             )
         finally:
             platform.close()

@@ -17,12 +17,9 @@ from gitserver.errors import BuildFailed, CedarboxError
 from gitserver.output import Output
 from gitserver.pipeline.profiles import load_profile
 from gitserver.platform import Platform
-from gitserver.receive.refs import RefUpdate
 from gitserver.runner.oneoff import OneOff, one_off
 from gitserver.settings import Settings
 from gitserver.store import open_store
-
-ZERO = "0" * 40
 
 
 def _commit(root: Path, files: dict[str, str]) -> tuple[Path, str]:
@@ -46,9 +43,8 @@ def _push(
     platform = Platform.open(Settings(data_dir=tmp_path / "data", build_niceness=0))
     platform.create_app("shop", "heroku-24")
     out = Output(io.BytesIO(), colour_blocks=False)
-    update = RefUpdate(ZERO, sha, "refs/heads/main")
     with pytest.raises(CedarboxError) as failed:
-        Deploy.on(platform, out).push("shop", update, git_dir=git_dir, push_options=[])
+        Deploy.on(platform, out).push("shop", sha, branch="main", git_dir=git_dir, push_options=[])
     return platform, out, failed
 
 
