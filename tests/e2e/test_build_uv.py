@@ -21,9 +21,7 @@ from tests.e2e.test_runner import text
 from tests.support.gitutil import GitResult, check, commit, git, make_repo, remote_sha, write_files
 from tests.support.server import Server, ServerFactory, find_links, start_server
 from tests.support.transcript import HEAD, launched, normalise
-from tests.support.uvproject import UV_VERSION, lock, uv_binary, uv_project, uv_wheel
-
-pytestmark = pytest.mark.skipif(uv_wheel() is None, reason="the uv wheel is not fetched")
+from tests.support.uvproject import UV_VERSION, lock, uv_binary, uv_project
 
 SYNC = "-----> Installing dependencies using 'uv sync --locked --no-default-groups'"
 USING = [
