@@ -128,3 +128,26 @@ def test_pip_lines_lose_only_the_site_packages_path() -> None:
         "Requirement already satisfied: typing-extensions==4.15.0 "
         "(from -r requirements.txt (line 5)) (4.15.0)"
     )
+
+
+def test_without_the_pinned_wheel_a_uv_on_the_hosts_path_stands_in_and_the_build_says_so(
+    tmp_path: Path,
+) -> None:
+    from tests.support.uvproject import uv_binary
+
+    host = uv_binary(tmp_path / "host-bin")  # the real uv, as if installed on the host
+    empty = tmp_path / "no-wheels"
+    empty.mkdir()
+    ctx = make_ctx(tmp_path, tool_wheels=empty, extra_env={"PATH": f"{host.parent}:/usr/bin:/bin"})
+    uv = Uv(ctx.build_dir / "uv.lock")
+    python = chosen(current_interpreter())
+    assert uv.tool_version(ctx, python) == "0.12.5"  # what the host's uv says it is
+    tool = uv.install_tool(ctx, python)
+    note = (
+        f"Note: The pinned uv 0.12.5 wheel is not in {empty}; using uv 0.12.5 ({host}) instead. "
+        "Run `make install` (or set CEDARBOX_TOOL_WHEELS) to provide it."
+    )
+    assert ctx.out.transcript == ["-----> Installing uv 0.12.5", f"       {note}"]
+    assert ctx.report.warnings == [note.removeprefix("Note: ")]
+    assert tool.env["PATH"].startswith(f"{host.parent}:")
+    assert not (ctx.scratch / "cache" / ".heroku" / "python-uv" / "uv").exists()
