@@ -1,4 +1,5 @@
-"""Run a build's subprocesses: output streamed line by line, bounded by the compile deadline."""
+"""Run a build's subprocesses: output streamed line by line, bounded by the compile deadline
+and by the build's output budget (gitserver/pipeline/outputcap.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
 
 LineSink = Callable[[str], None]
 
@@ -60,13 +62,14 @@ def run_streamed(
         streams.append((proc.stderr, on_stderr or on_line))
     selector = selectors.DefaultSelector()
     sinks: dict[int, LineSink] = {}  # by file descriptor
-    pending: dict[int, bytes] = {}
+    budget = output_budget(ctx)
+    splitters: dict[int, LineSplitter] = {}
     for stream, sink in streams:
         assert stream is not None
         os.set_blocking(stream.fileno(), False)
         selector.register(stream, selectors.EVENT_READ)
         sinks[stream.fileno()] = sink
-        pending[stream.fileno()] = b""
+        splitters[stream.fileno()] = LineSplitter(budget.limit)
     try:
         while selector.get_map():
             remaining = ctx.remaining()
@@ -77,13 +80,14 @@ def run_streamed(
                 data = os.read(key.fd, 65536)
                 if not data:
                     selector.unregister(key.fileobj)
-                    if pending[key.fd]:
-                        sinks[key.fd](_decode(pending[key.fd]))
-                    continue
-                lines = (pending[key.fd] + data).split(b"\n")
-                pending[key.fd] = lines.pop()
-                for line in lines:
-                    sinks[key.fd](_decode(line))
+                    last = splitters[key.fd].flush()
+                    lines = [last] if last else []
+                elif budget.exhausted:
+                    continue  # read and dropped: the command must not block on a full pipe
+                else:
+                    lines = splitters[key.fd].feed(data)
+                for line, size in lines:
+                    _emit(ctx, budget, sinks[key.fd], line, size)
         while True:
             try:
                 return proc.wait(timeout=max(ctx.remaining(), 0.01))
@@ -111,6 +115,22 @@ def run_quiet(
     lines: list[str] = []
     code = run_streamed(ctx, argv, on_line=lines.append, cwd=cwd, env=env)
     return code, "\n".join(lines)
+
+
+def output_budget(ctx: BuildContext) -> OutputBudget:
+    """The build's budget of command output, shared by all its commands."""
+    if ctx.output_budget is None:
+        ctx.output_budget = OutputBudget(ctx.request.settings.build_output_max_bytes)
+    return ctx.output_budget
+
+
+def _emit(ctx: BuildContext, budget: OutputBudget, sink: LineSink, line: bytes, size: int) -> None:
+    """Pass the line on if it fits the budget; say once that the rest is dropped."""
+    was_exhausted = budget.exhausted
+    if budget.take(size + 1):
+        sink(_decode(line))
+    elif not was_exhausted:
+        ctx.out.bang(budget.dropped_line())
 
 
 def _decode(raw: bytes) -> str:
