@@ -17,6 +17,9 @@ from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
 
 LineSink = Callable[[str], None]
+# What a line costs the output budget beyond its bytes: the newline and the indentation
+# (`       `) it is streamed and stored with, so the stored transcript stays within the budget.
+LINE_OVERHEAD = 8
 
 
 def build_timeout_error(ctx: BuildContext) -> BuildError:
@@ -127,7 +130,7 @@ def output_budget(ctx: BuildContext) -> OutputBudget:
 def _emit(ctx: BuildContext, budget: OutputBudget, sink: LineSink, line: bytes, size: int) -> None:
     """Pass the line on if it fits the budget; say once that the rest is dropped."""
     was_exhausted = budget.exhausted
-    if budget.take(size + 1):
+    if budget.take(size + LINE_OVERHEAD):
         sink(_decode(line))
     elif not was_exhausted:
         ctx.out.bang(budget.dropped_line())

@@ -25,8 +25,8 @@ def save(
     size = sum(tree_bytes(path) for path in entries.values())
     if size > limit:
         message = (
-            f"Cache not saved: it is {size / MB:.1f} MB, over this server's limit of "
-            f"{limit / MB:.1f} MB per app (CEDARBOX_CACHE_MAX_BYTES); the last saved cache stays."
+            f"Cache not saved: it is {_size(size)}, over this server's limit of {_size(limit)} "
+            "per app (CEDARBOX_CACHE_MAX_BYTES); the last saved cache stays."
         )
         ctx.out.bang(message)
         ctx.report.warn(message)
@@ -35,3 +35,7 @@ def save(
     # background); the slug members are only read.
     cache.commit(entries, keep.metadata, spare=[name for name in entries if name != MEMBERS])
     return True
+
+
+def _size(size: int) -> str:
+    return f"{size / MB:.1f} MB" if size >= MB else f"{size} bytes"
