@@ -280,7 +280,7 @@ def test_a_flood_of_output_is_capped_with_one_line_and_the_build_goes_on(
 ) -> None:
     srv = server_factory(CEDARBOX_BUILD_OUTPUT_MAX_BYTES=str(MB), CEDARBOX_CACHE_MAX_BYTES="1000")
     repo = make_repo(tmp_path / "flood", srv.env, {**MINIMAL, "bin/pre_compile": FLOOD})
-    stop, peaks = threading.Event(), []
+    stop, peaks = threading.Event(), list[int]()
     sampler = threading.Thread(target=peak_memory, args=(srv.proc.pid, stop, peaks))
     sampler.start()
     try:
@@ -311,6 +311,25 @@ def test_a_flood_of_output_is_capped_with_one_line_and_the_build_goes_on(
     assert peaks, "the hook was never seen"
     print(f"the hook's peak memory: {max(peaks)} kB")
     assert max(peaks) < 150 * 1024, f"the hook's peak memory was {max(peaks)} kB"
+
+
+def test_the_release_phase_output_is_capped_too(
+    server_factory: ServerFactory, tmp_path: Path
+) -> None:
+    srv = server_factory(CEDARBOX_BUILD_OUTPUT_MAX_BYTES=str(MB), **noop_build_env())
+    flood = "head -c 30000000 /dev/zero | tr '\\0' r | fold -w 49; echo release-flood-over"
+    app = {**NOOP, "Procfile": f'release: sh -c "{flood}"\n'}
+    repo = make_repo(tmp_path / "release-flood", srv.env, app)
+    pushed = git(repo, srv.env, "push", srv.git_url("release-flood"), "main")
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    lines = pushed.remote_lines()
+    assert sum("Output limit reached" in line for line in lines) == 1
+    assert "release-flood-over" not in pushed.stderr
+    assert "Waiting for release.... done." in lines
+    [transcript] = (srv.data_dir / "builds" / "release-flood").glob("*.log")
+    assert MB // 2 < transcript.stat().st_size < MB + 64 * 1024
+    # The app's log holds the same lines, each with its timestamp and source: bounded too.
+    assert (srv.data_dir / "logs" / "release-flood.log").stat().st_size < 3 * MB
 
 
 def test_builds_past_the_retention_are_forgotten_with_their_files(
