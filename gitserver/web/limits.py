@@ -38,7 +38,9 @@ class DeadlineReader(socket.SocketIO):
         self.head_timed_out = False
 
     def end_head(self) -> None:
+        """The head is in: from now on each read (and write) may wait `timeout` seconds."""
         self.deadline = None
+        self._socket.settimeout(self.timeout)
 
     def readinto(self, b: memoryview | bytearray) -> int | None:  # type: ignore[override]
         if self.deadline is None:
