@@ -184,3 +184,20 @@ def test_private_files_are_0600_from_the_start(tmp_path: Path) -> None:
     private_file(target)
     assert mode(target) == 0o600
     assert mode(private_file(tmp_path / "new")) == 0o600
+
+
+def test_builds_past_the_retention_are_forgotten_but_not_the_last_good_or_a_running_one(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
+    store.create_app("shop", "heroku-24")
+    store.start_build("good", "shop", "a" * 40, "heroku-24")
+    store.finish_build("good", failure_code=None)
+    store.start_build("running", "shop", "b" * 40, "heroku-24")  # a hook still building
+    for n in range(4):
+        store.start_build(f"bad{n}", "shop", "c" * 40, "heroku-24")
+        store.finish_build(f"bad{n}", failure_code="PIP_INSTALL_FAILED")
+    assert sorted(store.prune_builds("shop", keep=2)) == ["bad0", "bad1"]
+    assert {b.id for b in store.list_builds("shop")} == {"good", "running", "bad2", "bad3"}
+    assert store.prune_builds("shop", keep=2) == []
+    store.close()
