@@ -7,6 +7,7 @@ import argparse
 import io
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,11 +15,14 @@ import pytest
 from gitserver.cli.serve import api_key_from
 from gitserver.datadir import DataDir, private_file, write_private
 from gitserver.errors import UsageError
+from gitserver.pipeline.commands import LINE_OVERHEAD, run_streamed
+from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
 from gitserver.settings import Settings
 from gitserver.sqlitestore import SQLiteStore
 from gitserver.web.backend import CgiRequest, backend_env
 from gitserver.web.framing import BadFraming, check_framing, valid_request_id
+from tests.unit.buildctx import make_context
 
 
 def headers(raw: bytes) -> object:
@@ -201,3 +205,40 @@ def test_builds_past_the_retention_are_forgotten_but_not_the_last_good_or_a_runn
     assert {b.id for b in store.list_builds("shop")} == {"good", "running", "bad2", "bad3"}
     assert store.prune_builds("shop", keep=2) == []
     store.close()
+
+
+def capped_context(tmp_path: Path, limit: int) -> BuildContext:
+    ctx = make_context(tmp_path)
+    settings = ctx.request.settings.with_(build_output_max_bytes=limit)
+    ctx.request = replace(ctx.request, settings=settings)
+    return ctx
+
+
+def test_commands_print_up_to_the_budget_then_one_line_and_run_to_the_end(
+    tmp_path: Path,
+) -> None:
+    ctx = capped_context(tmp_path, 1000)
+    seen: list[str] = []
+    script = (
+        "i=0; while [ $i -lt 100 ]; do echo line-$i-0123456789; i=$((i+1)); done; "
+        "head -c 3000000 /dev/zero | tr '\\0' q; echo; echo done > finished"
+    )
+    assert run_streamed(ctx, ["sh", "-c", script], on_line=seen.append) == 0
+    assert (ctx.build_dir / "finished").read_text() == "done\n"  # it ran to its end
+    assert seen[0] == "line-0-0123456789"
+    assert sum(len(line) + LINE_OVERHEAD for line in seen) <= 1000 < 27 * len(seen) + 27
+    assert [line for line in ctx.out.transcript if "Output limit" in line] == [
+        " !     " + OutputBudget(1000).dropped_line()
+    ]
+    # The budget is the build's: a later command prints nothing, and says nothing again.
+    assert run_streamed(ctx, ["echo", "later"], on_line=seen.append) == 0
+    assert "later" not in seen
+    assert sum("Output limit" in line for line in ctx.out.transcript) == 1
+
+
+def test_a_huge_line_within_the_budget_arrives_whole(tmp_path: Path) -> None:
+    ctx = capped_context(tmp_path, 8 * 1024 * 1024)
+    seen: list[str] = []
+    script = "head -c 5000000 /dev/zero | tr '\\0' w; echo; echo after"
+    assert run_streamed(ctx, ["sh", "-c", script], on_line=seen.append) == 0
+    assert [len(line) for line in seen] == [5_000_000, 5]
