@@ -33,6 +33,7 @@ from bench import (
     first_line,
     first_response,
     format_value,
+    output_flood,
     pip_step,
     receive,
     warm_redeploy,
@@ -46,6 +47,7 @@ BENCHMARKS: list[Benchmark] = [
     concurrency.BENCHMARK,
     first_line.BENCHMARK,
     pip_step.BENCHMARK,
+    output_flood.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

@@ -4,6 +4,7 @@ and by the build's output budget (gitserver/pipeline/outputcap.py)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import signal
@@ -20,6 +21,10 @@ LineSink = Callable[[str], None]
 # What a line costs the output budget beyond its bytes: the newline and the indentation
 # (`       `) it is streamed and stored with, so the stored transcript stays within the budget.
 LINE_OVERHEAD = 8
+# The pipe from a command holds (and each read takes) up to this much: with the kernel's
+# default 64 KiB, a command printing 200 MB spends about twice as long switching back and forth
+# with the reader (bench/output_flood.py).
+READ_SIZE = 1024 * 1024
 
 
 def build_timeout_error(ctx: BuildContext) -> BuildError:
@@ -70,6 +75,7 @@ def run_streamed(
     for stream, sink in streams:
         assert stream is not None
         os.set_blocking(stream.fileno(), False)
+        _widen_pipe(stream.fileno())
         selector.register(stream, selectors.EVENT_READ)
         sinks[stream.fileno()] = sink
         splitters[stream.fileno()] = LineSplitter(budget.limit)
@@ -80,7 +86,7 @@ def run_streamed(
                 _kill_group(proc)
                 raise build_timeout_error(ctx)
             for key, _ in selector.select(timeout=min(remaining, 1.0)):
-                data = os.read(key.fd, 65536)
+                data = os.read(key.fd, READ_SIZE)
                 if not data:
                     selector.unregister(key.fileobj)
                     last = splitters[key.fd].flush()
@@ -134,6 +140,12 @@ def _emit(ctx: BuildContext, budget: OutputBudget, sink: LineSink, line: bytes, 
         sink(_decode(line))
     elif not was_exhausted:
         ctx.out.bang(budget.dropped_line())
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask for a READ_SIZE pipe buffer (Linux; capped by /proc/sys/fs/pipe-max-size)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, READ_SIZE)
 
 
 def _decode(raw: bytes) -> str:
