@@ -60,7 +60,13 @@ def api_key_from(args: argparse.Namespace) -> str | None:
     if path is None:
         return None
     try:
-        key = Path(path).expanduser().read_text().strip()
+        key_file = Path(path).expanduser()
+        if key_file.stat().st_mode & 0o077:
+            raise UsageError(
+                f"The API key file {path} can be read by other users.",
+                hint=f"Make it yours alone: chmod 600 {path}",
+            )
+        key = key_file.read_text().strip()
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"Cannot read the API key file {path}: {getattr(exc, 'strerror', None) or exc}.",

@@ -412,6 +412,7 @@ def test_the_api_key_comes_from_a_file_never_from_argv(
 ) -> None:
     key_file = tmp_path / "key"
     key_file.write_text(API_KEY + "\n")
+    key_file.chmod(0o600)
     srv = server_factory("--api-key-file", str(key_file), **noop_build_env())
     cmdline = Path(f"/proc/{srv.proc.pid}/cmdline").read_bytes()
     assert API_KEY.encode() not in cmdline

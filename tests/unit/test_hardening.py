@@ -143,6 +143,11 @@ def _args(**values: object) -> argparse.Namespace:
 def test_the_api_key_comes_from_a_file_and_never_from_argv(tmp_path: Path) -> None:
     key = tmp_path / "key"
     key.write_text("  k3y-value \n")
+    key.chmod(0o644)
+    with pytest.raises(UsageError, match="can be read by other users") as loose:
+        api_key_from(_args(api_key_file=str(key)))
+    assert loose.value.hint == f"Make it yours alone: chmod 600 {key}"
+    key.chmod(0o600)
     assert api_key_from(_args(api_key_file=str(key))) == "k3y-value"
     assert api_key_from(_args()) is None
     with pytest.raises(UsageError, match="in `ps`") as refused:
