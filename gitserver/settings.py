@@ -2,7 +2,8 @@
 
 The server passes its effective settings to git and the pre-receive hook through the same
 CEDARBOX_* variables, so a hook run by the server and a hook run by a push to the bare
-repository by path read their settings the same way.
+repository by path read their settings the same way. Secrets (SECRET_FIELDS: the API key) are
+never passed on: no child needs them.
 """
 
 from __future__ import annotations
