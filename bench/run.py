@@ -33,6 +33,7 @@ from bench import (
     first_line,
     first_response,
     format_value,
+    output_flood,
     pip_step,
     receive,
     uv_redeploy,
@@ -48,6 +49,7 @@ BENCHMARKS: list[Benchmark] = [
     first_line.BENCHMARK,
     pip_step.BENCHMARK,
     uv_redeploy.BENCHMARK,
+    output_flood.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

@@ -1,9 +1,18 @@
-"""The data directory's layout: one place that knows where every file of the platform lives."""
+"""The data directory's layout: one place that knows where every file of the platform lives.
+
+The directory is the platform's state and secrets (config vars, the database password): it is
+kept 0700, and files holding secrets 0600 (`private_file`, `write_private`).
+"""
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,36 @@ class DataDir:
         ]
 
     def ensure(self) -> DataDir:
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        _tighten(self.root, PRIVATE_DIR)
         for sub in ("repos", "cache", "slugs", "builds", "addons", "locks", "work", "logs", "run"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         return self
+
+
+def private_file(path: Path) -> Path:
+    """Create `path` empty with mode 0600 if it is missing, else make it 0600."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+    except FileExistsError:
+        _tighten(path, PRIVATE_FILE)
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically (a temporary file renamed), 0600 from the start."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+def _tighten(path: Path, mode: int) -> None:
+    """chmod to `mode` if the mode differs (a file someone else owns is left alone)."""
+    try:
+        if stat.S_IMODE(path.lstat().st_mode) != mode:
+            path.chmod(mode)
+    except PermissionError:
+        pass

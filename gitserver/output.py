@@ -36,9 +36,14 @@ def printable(text: str, limit: int | None = None) -> str:
 class Output:
     """Writes Heroku-style lines to one byte stream (and to any extra sinks)."""
 
-    def __init__(self, stream: BinaryIO, *, colour_blocks: bool = True) -> None:
+    def __init__(
+        self, stream: BinaryIO, *, colour_blocks: bool = True, keep_transcript: bool = True
+    ) -> None:
         self._sinks: list[BinaryIO] = [stream]
         self.colour_blocks = colour_blocks
+        # The hook keeps none (it tees the transcript to the build's file instead): a build's
+        # output must not grow the hook's memory.
+        self.keep_transcript = keep_transcript
         self.transcript: list[str] = []
 
     @contextmanager
@@ -89,7 +94,8 @@ class Output:
         self._write("")
 
     def _write(self, text: str) -> None:
-        self.transcript.append(text)
+        if self.keep_transcript:
+            self.transcript.append(text)
         data = (text + "\n").encode("utf-8", "replace")
         for sink in self._sinks:
             sink.write(data)

@@ -197,6 +197,13 @@ class Platform:
         for slug in self.store.prune_slugs(name, self.settings.slug_retention):
             Path(slug).unlink(missing_ok=True)
 
+    def prune_builds(self, name: str) -> None:
+        """Forget builds past Settings.build_retention, their reports and transcripts too."""
+        builds = self.data.builds(name)
+        for build_id in self.store.prune_builds(name, self.settings.build_retention):
+            for suffix in (".log", ".json"):
+                (builds / f"{build_id}{suffix}").unlink(missing_ok=True)
+
     def purge_cache(self, name: str) -> bool:
         return cache.purge(self.data.cache(self.get_app(name).name))
 

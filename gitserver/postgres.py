@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 
+from gitserver.datadir import PRIVATE_DIR, private_file, write_private
 from gitserver.errors import AddonFailed
 
 SUPERUSER = "postgres"
@@ -216,7 +217,9 @@ class ManagedCluster:
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR)
+        if self.record.exists():
+            private_file(self.record)  # one written before cedarbox made it 0600
         with open(self.root / "lock", "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
@@ -269,10 +272,7 @@ class ManagedCluster:
                 f"unix_socket_directories = '{pgdata}'\n"
             )
         info = {"pgdata": str(pgdata), "port": str(port), "password": password}
-        tmp = self.record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.chmod(0o600)
-        tmp.replace(self.record)
+        write_private(self.record, json.dumps(info))  # the superuser's password: 0600
         return info
 
     def _pgdata_location(self) -> Path:

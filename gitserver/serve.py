@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import signal
 import sys
 from contextlib import ExitStack
@@ -20,7 +21,7 @@ from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
 from gitserver.runner.supervisor import Supervisor
-from gitserver.settings import Settings
+from gitserver.settings import SECRET_VARIABLES, Settings
 from gitserver.web.server import CedarboxServer
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -33,9 +34,11 @@ def serve(settings: Settings) -> None:
     if not settings.api_key and not _is_loopback(settings.host):
         raise UsageError(
             f"Refusing to listen on {settings.host} without an API key.",
-            hint="Pass --api-key KEY (or set CEDARBOX_API_KEY); git then asks for it as the "
-            "password.",
+            hint="Pass --api-key-file PATH (or set CEDARBOX_API_KEY); git then asks for it as "
+            "the password.",
         )
+    for name in SECRET_VARIABLES:  # read: no child process (git, hook, dyno) inherits it
+        os.environ.pop(name, None)
     _configure_logging()
     signal.signal(signal.SIGTERM, _interrupt)
     routes = RouteTable()

@@ -2,7 +2,8 @@
 
 The server passes its effective settings to git and the pre-receive hook through the same
 CEDARBOX_* variables, so a hook run by the server and a hook run by a push to the bare
-repository by path read their settings the same way.
+repository by path read their settings the same way. Secrets (SECRET_FIELDS: the API key) are
+never passed on: no child needs them.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_STACK = "heroku-24"
 STACKS = ("heroku-24", "cedar-14")
+# Settings no child process gets (Settings.to_env), and their variables, which the server
+# removes from its own environment once read (gitserver/serve.py).
+SECRET_FIELDS = ("api_key",)
+SECRET_VARIABLES = tuple(ENV_PREFIX + name.upper() for name in SECRET_FIELDS)
 
 
 def default_data_dir() -> Path:
@@ -53,6 +58,9 @@ class Settings:
     push_max_bytes: int = 1024 * 1024 * 1024
     # Slugs of the newest N releases are kept (never fewer than the current and previous).
     slug_retention: int = 10
+    # The newest N builds of an app are kept, with their reports and transcripts (and the
+    # last successful one); older ones are forgotten after each build.
+    build_retention: int = 50
     # Old stacks only: use the nearest major the host has (python-3.4.2 on a 3.6+ host).
     nearest_major: bool = False
     # Wheels of the stacks' pinned pip and setuptools (`make install` fetches them).
@@ -80,6 +88,16 @@ class Settings:
     postgres: str = "auto"
     # The buildpacks a build detects with, in order, as `module:Class` names.
     buildpacks: str = "gitserver.buildpacks.python.buildpack:PythonBuildpack"
+    # The front end (gitserver/web/limits.py): a request's line and headers must arrive
+    # within header_timeout seconds (then each read of its body may wait that long); at most
+    # max_connections are open at once, more are answered 503 and closed.
+    header_timeout: float = 30
+    max_connections: int = 256
+    # What a build's commands print is streamed and stored up to this many bytes; the rest is
+    # dropped (one line says so) and the build goes on.
+    build_output_max_bytes: int = 10 * 1024 * 1024
+    # A build cache larger than this is not saved (the next build starts without it).
+    cache_max_bytes: int = 1024 * 1024 * 1024
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -106,9 +124,14 @@ class Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     def to_env(self) -> dict[str, str]:
-        """The CEDARBOX_* variables that reproduce these settings in a child process."""
+        """The CEDARBOX_* variables that reproduce these settings in a child process.
+
+        Secrets stay out (SECRET_FIELDS): children (git, the hook, builds) never need them.
+        """
         env: dict[str, str] = {}
         for f in fields(self):
+            if f.name in SECRET_FIELDS:
+                continue
             value = getattr(self, f.name)
             if isinstance(value, bool):
                 value = "1" if value else "0"

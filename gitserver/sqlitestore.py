@@ -16,6 +16,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gitserver.datadir import private_file
 from gitserver.errors import AppExists, AppNotFound
 from gitserver.records import (
     Addon,
@@ -40,6 +41,10 @@ class SQLiteStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        # Config vars live here: 0600; SQLite gives -wal and -shm the file's own mode.
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file == path or file.exists():
+                private_file(file)
         self._db = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -190,6 +195,20 @@ class SQLiteStore:
             app,
             BuildStatus.SUCCEEDED,
         )
+
+    def prune_builds(self, app: str, keep: int) -> list[str]:
+        with self.transaction() as db:
+            rows = db.execute(
+                "SELECT id, status FROM builds WHERE app = ? ORDER BY started_at DESC", (app,)
+            ).fetchall()
+            last_good = next((r["id"] for r in rows if r["status"] == BuildStatus.SUCCEEDED), None)
+            doomed = [
+                r["id"]
+                for r in rows[max(keep, 1) :]
+                if r["status"] != BuildStatus.PENDING and r["id"] != last_good
+            ]
+            db.executemany("DELETE FROM builds WHERE id = ?", [(i,) for i in doomed])
+        return doomed
 
     # Releases and config ----------------------------------------------------------------
 

@@ -78,6 +78,10 @@ class Store(Protocol):
 
     def last_successful_build(self, app: str) -> Build | None: ...
 
+    def prune_builds(self, app: str, keep: int) -> list[str]:
+        """Forget the builds beyond the newest `keep` (never a running one, nor the last
+        successful one, whose runtime the next build keeps); return their ids."""
+
     # Config and releases --------------------------------------------------------------------
 
     def config(self, app: str) -> dict[str, str]:

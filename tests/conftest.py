@@ -105,7 +105,7 @@ def module_or_fresh_server(request: pytest.FixtureRequest) -> Server:
 
 @pytest.fixture
 def server_factory(tmp_path: Path, wheelhouse: Path) -> Iterator[ServerFactory]:
-    """Servers with settings of the test's own: `server_factory("--api-key", "k", VAR="x")`."""
+    """Servers with settings of the test's own: `server_factory("--no-auto-create", VAR="x")`."""
     started: list[Server] = []
 
     def factory(*serve_args: str, **env_extra: str) -> Server:

@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             data_dir=getattr(args, "data_dir", None),
             host=getattr(args, "host", None),
             port=getattr(args, "port", None),
-            api_key=getattr(args, "api_key", None),
+            api_key=serve.api_key_from(args),
             auto_create=False if getattr(args, "no_auto_create", False) else None,
             postgres_admin_url=getattr(args, "postgres_admin_url", None),
         )

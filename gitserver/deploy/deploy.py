@@ -147,5 +147,6 @@ class Deploy:
                 release_version=release.version if release and succeeded else None,
                 python_runtime=result.report.python.runtime_name if result and succeeded else None,
             )
+            self.platform.prune_builds(app.name)
         result.announce_release(self.out, release.version, self.platform.web_url(app.name))
         return release

@@ -106,6 +106,7 @@ class Releaser:
                 log=self.log,
                 out=self.out,
                 timeout=self.settings.release_timeout,
+                output_max_bytes=self.settings.build_output_max_bytes,
                 current_version=current.version if current and current.slug else None,
             )
             outcome = "succeeded"

@@ -106,7 +106,7 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
                 else:
                     exported = export.export(ctx, request.slug_path, cache, keep)
             with report.phase("save-cache"):
-                save.save(cache, keep, exported)
+                save.save(ctx, cache, keep, exported)
             report.outcome = "succeeded"
         except BuildError as exc:
             report.outcome = "failed"

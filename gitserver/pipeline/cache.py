@@ -182,9 +182,17 @@ def purge(root: Path) -> bool:
 
 
 def size_bytes(root: Path) -> int:
-    current = root / "current"
+    return tree_bytes(root / "current")
+
+
+def tree_bytes(path: Path) -> int:
+    """The apparent size of the files of a tree (or of one file); links are not followed."""
+    if not path.is_dir():
+        with contextlib.suppress(OSError):
+            return path.lstat().st_size
+        return 0
     total = 0
-    for dirpath, _, files in os.walk(current):
+    for dirpath, _, files in os.walk(path):
         for name in files:
             with contextlib.suppress(OSError):
                 total += os.lstat(os.path.join(dirpath, name)).st_size

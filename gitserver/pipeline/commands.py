@@ -1,8 +1,10 @@
-"""Run a build's subprocesses: output streamed line by line, bounded by the compile deadline."""
+"""Run a build's subprocesses: output streamed line by line, bounded by the compile deadline
+and by the build's output budget (gitserver/pipeline/outputcap.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import selectors
 import signal
@@ -13,8 +15,16 @@ from pathlib import Path
 
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
+from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
 
 LineSink = Callable[[str], None]
+# What a line costs the output budget beyond its bytes: the newline and the indentation
+# (`       `) it is streamed and stored with, so the stored transcript stays within the budget.
+LINE_OVERHEAD = 8
+# The pipe from a command holds (and each read takes) up to this much: with the kernel's
+# default 64 KiB, a command printing 200 MB spends about twice as long switching back and forth
+# with the reader (bench/output_flood.py).
+READ_SIZE = 1024 * 1024
 
 
 def build_timeout_error(ctx: BuildContext) -> BuildError:
@@ -60,13 +70,15 @@ def run_streamed(
         streams.append((proc.stderr, on_stderr or on_line))
     selector = selectors.DefaultSelector()
     sinks: dict[int, LineSink] = {}  # by file descriptor
-    pending: dict[int, bytes] = {}
+    budget = output_budget(ctx)
+    splitters: dict[int, LineSplitter] = {}
     for stream, sink in streams:
         assert stream is not None
         os.set_blocking(stream.fileno(), False)
+        _widen_pipe(stream.fileno())
         selector.register(stream, selectors.EVENT_READ)
         sinks[stream.fileno()] = sink
-        pending[stream.fileno()] = b""
+        splitters[stream.fileno()] = LineSplitter(budget.limit)
     try:
         while selector.get_map():
             remaining = ctx.remaining()
@@ -74,16 +86,17 @@ def run_streamed(
                 _kill_group(proc)
                 raise build_timeout_error(ctx)
             for key, _ in selector.select(timeout=min(remaining, 1.0)):
-                data = os.read(key.fd, 65536)
+                data = os.read(key.fd, READ_SIZE)
                 if not data:
                     selector.unregister(key.fileobj)
-                    if pending[key.fd]:
-                        sinks[key.fd](_decode(pending[key.fd]))
-                    continue
-                lines = (pending[key.fd] + data).split(b"\n")
-                pending[key.fd] = lines.pop()
-                for line in lines:
-                    sinks[key.fd](_decode(line))
+                    last = splitters[key.fd].flush()
+                    lines = [last] if last else []
+                elif budget.exhausted:
+                    continue  # read and dropped: the command must not block on a full pipe
+                else:
+                    lines = splitters[key.fd].feed(data)
+                for line, size in lines:
+                    _emit(ctx, budget, sinks[key.fd], line, size)
         while True:
             try:
                 return proc.wait(timeout=max(ctx.remaining(), 0.01))
@@ -111,6 +124,28 @@ def run_quiet(
     lines: list[str] = []
     code = run_streamed(ctx, argv, on_line=lines.append, cwd=cwd, env=env)
     return code, "\n".join(lines)
+
+
+def output_budget(ctx: BuildContext) -> OutputBudget:
+    """The build's budget of command output, shared by all its commands."""
+    if ctx.output_budget is None:
+        ctx.output_budget = OutputBudget(ctx.request.settings.build_output_max_bytes)
+    return ctx.output_budget
+
+
+def _emit(ctx: BuildContext, budget: OutputBudget, sink: LineSink, line: bytes, size: int) -> None:
+    """Pass the line on if it fits the budget; say once that the rest is dropped."""
+    was_exhausted = budget.exhausted
+    if budget.take(size + LINE_OVERHEAD):
+        sink(_decode(line))
+    elif not was_exhausted:
+        ctx.out.bang(budget.dropped_line())
+
+
+def _widen_pipe(fd: int) -> None:
+    """Ask for a READ_SIZE pipe buffer (Linux; capped by /proc/sys/fs/pipe-max-size)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, READ_SIZE)
 
 
 def _decode(raw: bytes) -> str:

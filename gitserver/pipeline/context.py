@@ -9,6 +9,7 @@ from pathlib import Path
 
 from gitserver.output import Output
 from gitserver.pipeline.cache import BuildCache
+from gitserver.pipeline.outputcap import OutputBudget
 from gitserver.pipeline.profiles import StackProfile
 from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
@@ -46,6 +47,9 @@ class BuildContext:
     # What the restore phase checked out, for the buildpack's cache rules to read during
     # compile (the pipeline sets it from restore's result; None before restore ran).
     cache: BuildCache | None = None
+    # What the build's commands may still print (gitserver.pipeline.commands sets it on first
+    # use from Settings.build_output_max_bytes).
+    output_budget: OutputBudget | None = None
 
     @property
     def build_dir(self) -> Path:

@@ -107,7 +107,7 @@ def _push_options(env: dict[str, str]) -> list[str]:
 
 def main() -> int:
     git_dir = Path(os.environ.get("GIT_DIR", ".")).resolve()
-    out = Output(sys.stdout.buffer)
+    out = Output(sys.stdout.buffer, keep_transcript=False)
     return run(git_dir, sys.stdin.read(), dict(os.environ), out)
 
 

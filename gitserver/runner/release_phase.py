@@ -23,6 +23,7 @@ from pathlib import Path
 from gitserver.applog import AppLog
 from gitserver.errors import ReleaseFailed
 from gitserver.output import Output
+from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
 from gitserver.processes import exit_status, signal_group, spawn
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
@@ -50,8 +51,12 @@ def run_release_phase(
     out: Output,
     timeout: float,
     current_version: int | None,
+    output_max_bytes: int = 10 * 1024 * 1024,
 ) -> ReleasePhase:
-    """Run `command`; raise ReleaseFailed (after printing why) unless it exits 0 in time."""
+    """Run `command`; raise ReleaseFailed (after printing why) unless it exits 0 in time.
+
+    Its output is capped at `output_max_bytes` as a build's is (gitserver.pipeline.outputcap).
+    """
     out.line("Running release command...")
     out.line()
     staging = Path(scratch) / f"release-{uuid.uuid4().hex[:12]}"
@@ -64,7 +69,8 @@ def run_release_phase(
         ) as dyno:
             home = releasedirs.fresh_copy(unpacked, staging / dyno.name)
             env = dyno_environment(os.environ, config, home=home, dyno=dyno.name, port=None)
-            status, timed_out = _run(dyno, command, home, env, log, out, timeout)
+            budget = OutputBudget(output_max_bytes)
+            status, timed_out = _run(dyno, command, home, env, log, out, timeout, budget)
             shutil.rmtree(home, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -98,18 +104,31 @@ def _run(
     log: AppLog,
     out: Output,
     timeout: float,
+    budget: OutputBudget,
 ) -> tuple[int, bool]:
     """Run the command, streaming its output; returns (exit status, whether it timed out)."""
     proc = spawn(dyno_argv(command), cwd=home, env=env)
     dyno.started(proc.pid)
 
+    def emit(raw: bytes, size: int) -> None:
+        was_exhausted = budget.exhausted
+        if budget.take(size + 1):
+            text = raw.decode("utf-8", "replace").rstrip("\r")
+            out.line(text)
+            log.write(f"app[{dyno.name}]", text)
+        elif not was_exhausted:
+            out.bang(budget.dropped_line())
+
     def pump() -> None:
         assert proc.stdout is not None
+        splitter = LineSplitter(budget.limit)
         with proc.stdout:
-            for raw in proc.stdout:
-                text = raw.decode("utf-8", "replace").rstrip("\n")
-                out.line(text)
-                log.write(f"app[{dyno.name}]", text)
+            while data := os.read(proc.stdout.fileno(), 65536):
+                if not budget.exhausted:  # else read and dropped, so the command never blocks
+                    for raw, size in splitter.feed(data):
+                        emit(raw, size)
+            if (last := splitter.flush()) is not None:
+                emit(*last)
 
     reader = threading.Thread(target=pump, daemon=True)
     reader.start()

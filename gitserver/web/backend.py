@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from gitserver.errors import CedarboxError
+from gitserver.settings import SECRET_VARIABLES
 
 READ_BLOCK = 64 * 1024
 _STDERR_KEPT = 4096  # the end of git's stderr, for the error response
@@ -65,9 +66,14 @@ def backend_env(
     """The server's own environment (the hook is part of the server) plus the CGI variables.
 
     Inherited GIT_* variables are dropped so they cannot redirect http-backend or receive-pack
-    to another repository; builds get their own clean environment later.
+    to another repository; builds get their own clean environment later. The server's secrets
+    (the API key) are dropped too: neither git nor the hook needs them.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GIT_") and k not in SECRET_VARIABLES
+    }
     env.update(
         {
             "GIT_PROJECT_ROOT": str(project_root),

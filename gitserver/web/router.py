@@ -25,6 +25,7 @@ from gitserver.datadir import DataDir
 from gitserver.errors import InvalidAppName
 from gitserver.runner.routes import Route, Routes, RouteTable
 from gitserver.web.chunked import iter_chunked, iter_sized
+from gitserver.web.framing import valid_request_id
 
 _APP_HOST = re.compile(r"^(?P<app>[^.:]+)\.localhost\.?(?::\d+)?$", re.IGNORECASE)
 # Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's, never forwarded.
@@ -163,7 +164,8 @@ class Router:
             method=handler.command,
             path=handler.path,
             host=handler.headers.get("Host", "").split(":")[0],
-            request_id=handler.headers.get("X-Request-Id") or str(uuid.uuid4()),
+            # A client's id reaches the dyno and the log only if it is Heroku's shape.
+            request_id=valid_request_id(handler.headers.get("X-Request-Id")) or str(uuid.uuid4()),
             fwd=handler.client_address[0],
         )
         log = AppLog(self.data.log(app)) if app_exists else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import io
 import json
 import logging
 import socket
@@ -26,6 +27,13 @@ from gitserver.runner.routes import RouteTable
 from gitserver.settings import Settings
 from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
+from gitserver.web.framing import BadFraming, check_framing
+from gitserver.web.limits import (
+    ConnectionGate,
+    DeadlineReader,
+    head_timeout_response,
+    refuse_connection,
+)
 from gitserver.web.pktline import error_advertisement
 from gitserver.web.router import Router, app_from_host
 from gitserver.web.routes import GitRoute, route_git
@@ -61,6 +69,25 @@ class CedarboxServer(ThreadingHTTPServer):
             server_port=port,
             timeout=self.settings.router_timeout,
         )
+        self.gate = ConnectionGate(self.settings.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """Over the cap of open connections: a 503 at once, from the accepting thread."""
+        if not self.gate.enter():
+            refuse_connection(request, self.gate.limit)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.gate.leave()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.gate.leave()
 
     @property
     def url(self) -> str:
@@ -72,6 +99,30 @@ class RequestHandler(BaseHTTPRequestHandler):
     server: CedarboxServer
     server_version = "cedarbox"
     _platform: Platform | None = None
+    _reader: DeadlineReader
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()  # replaced by one whose reads keep to the head's deadline
+        self._reader = DeadlineReader(self.connection, self.server.settings.header_timeout)
+        self.rfile = io.BufferedReader(self._reader)
+
+    def handle_one_request(self) -> None:
+        self._reader.start_head()
+        super().handle_one_request()
+        if self._reader.head_timed_out and self._reader.head_bytes:
+            self.close_connection = True
+            try:
+                self.connection.settimeout(LINGER_SECONDS)
+                self.connection.sendall(head_timeout_response(self._reader.timeout))
+            except OSError:
+                pass  # the client is gone
+
+    def parse_request(self) -> bool:
+        if not super().parse_request():
+            return False
+        self._reader.end_head()
+        return True
 
     @property
     def platform(self) -> Platform:
@@ -116,6 +167,11 @@ class RequestHandler(BaseHTTPRequestHandler):
     # Dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self) -> None:
+        try:
+            check_framing(self.headers)
+        except BadFraming as exc:
+            self._send_error(exc)
+            return
         app = app_from_host(self.headers.get("Host", ""))
         if app is not None:
             self._route_to_app(app)

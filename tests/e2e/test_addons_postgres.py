@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -99,22 +100,34 @@ def pg_server(wheelhouse: Path) -> Iterator[Server]:
         yield srv
     finally:
         srv.stop()
-        pgdata = srv.data_dir / "postgres" / "data"
+        # As root the cluster's files may live in ~postgres (the data directory is 0700).
+        pgdata = cluster_pgdata(srv)
         try:
             # The server stops the cluster it ran: nothing is left behind.
             assert not (pgdata / "postmaster.pid").exists()
             assert not processes_from(srv.data_dir)
         finally:
-            _force_stop(pgdata)
+            _force_stop(srv.data_dir / "postgres", pgdata)
+            if not pgdata.is_relative_to(tmp):
+                shutil.rmtree(pgdata.parent, ignore_errors=True)
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _force_stop(pgdata: Path) -> None:
+def cluster_pgdata(server: Server) -> Path:
+    record = server.data_dir / "postgres" / "cluster.json"
+    if not record.is_file():
+        return server.data_dir / "postgres" / "data"
+    # The superuser's password is in it: only cedarbox's user may read it.
+    assert stat.S_IMODE(record.stat().st_mode) == 0o600
+    return Path(json.loads(record.read_text())["pgdata"])
+
+
+def _force_stop(root: Path, pgdata: Path) -> None:
     """Only if the test failed before the server could stop the cluster."""
     if (pgdata / "postmaster.pid").exists():
         from gitserver.postgres import ManagedCluster
 
-        ManagedCluster(pgdata.parent).stop()
+        ManagedCluster(root).stop()
 
 
 def config(server: Server, app: str) -> dict[str, str]:
@@ -209,7 +222,7 @@ def test_server_restarts_the_cluster_and_failures_are_clear(
 
     # Stopping the server stops the cluster; starting it again starts it for the add-on.
     server.stop()
-    assert not (server.data_dir / "postgres" / "data" / "postmaster.pid").exists()
+    assert not (cluster_pgdata(server) / "postmaster.pid").exists()
     again = start_server(server.data_dir.parent, CEDARBOX_POSTGRES="auto")
     server.proc = again.proc
     server.url = again.url

@@ -295,7 +295,10 @@ def test_no_auto_create_refuses_unknown_apps(server_factory: ServerFactory, tmp_
 
 
 def test_api_key_protects_git_and_api(server_factory: ServerFactory, tmp_path: Path) -> None:
-    srv = server_factory("--api-key", "s3cret", **noop_build_env())
+    key_file = tmp_path / "api-key"
+    key_file.write_text("s3cret\n")
+    key_file.chmod(0o600)
+    srv = server_factory("--api-key-file", str(key_file), **noop_build_env())
     repo = make_repo(tmp_path / "src", srv.env, NOOP)
     denied = push(repo, srv, "locked-app", "main")
     assert denied.returncode != 0
