@@ -1,291 +1,30 @@
-"""The `cedarbox` fixture's objects: an ephemeral server, deploys to it and their results.
+"""The `cedarbox` fixture's object: an ephemeral server and deploys to it.
 
 `Cedarbox.start` runs `cedarbox serve --ephemeral` as a child process and reads its JSON line;
 `Cedarbox.deploy` pushes a directory or a git checkout with the real git over HTTP, as a user
 would, and returns a `DeployResult` built from what the user sees (the `remote:` lines) and
 what the platform recorded (the build report, the release). git runs with a temporary HOME
 and no global or system configuration, so nothing of the user's git setup is read or written.
-Importing this module imports nothing else of cedarbox: the platform is opened on first use.
+The platform's state (the build records, the releases) is opened on first use.
 """
 
 from __future__ import annotations
 
 import http.client
-import json
 import os
-import re
-import signal
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from gitserver.errors import CedarboxError
+from gitserver.testing.results import DeployResult, PushProcess, Response
+from gitserver.testing.server import START_TIMEOUT, EphemeralServer, HarnessError
 
 if TYPE_CHECKING:
     from gitserver.platform import Platform
     from gitserver.records import Build
-
-# How long the ephemeral server may take to print its JSON line.
-START_TIMEOUT = 60.0
-# SIGTERM, then SIGKILL after this long (the server stops its dynos within its stop grace).
-STOP_TIMEOUT = 30.0
-# A push's time limit: a build's own limit (15 minutes) plus the deploy's verification.
-PUSH_TIMEOUT = 20 * 60.0
-LOG_TAIL_BYTES = 16 * 1024
-_ERROR_CODE = re.compile(r"Error code: (\S+)(?: \((\S+)\))?")
-
-
-class HarnessError(CedarboxError):
-    """The fixture could not do what a test asked (start the server, read a source, push)."""
-
-    code = "TEST_HARNESS"
-
-
-@dataclass(frozen=True)
-class ServerInfo:
-    """The JSON line `cedarbox serve --ephemeral` prints once it is ready."""
-
-    url: str
-    data_dir: Path
-    api_key: str
-    pid: int
-    https_url: str | None = None
-
-    @classmethod
-    def from_line(cls, line: str) -> ServerInfo:
-        data = json.loads(line)
-        return cls(
-            url=str(data["url"]),
-            data_dir=Path(data["data_dir"]),
-            api_key=str(data["api_key"]),
-            pid=int(data["pid"]),
-            https_url=data.get("https_url"),
-        )
-
-
-class EphemeralServer:
-    """`cedarbox serve --ephemeral` as a child process, its output in files under `workdir`.
-
-    Files, not pipes: a pipe nobody reads can fill and stall the server.
-    """
-
-    def __init__(self, workdir: Path, env: Mapping[str, str], timeout: float) -> None:
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.stdout_path = workdir / "server.stdout"
-        self.stderr_path = workdir / "server.stderr"
-        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gitserver", "serve", "--ephemeral"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=err,
-                env=dict(env),
-                cwd=workdir,
-            )
-        self.info = self._read_info(timeout)
-
-    def _read_info(self, timeout: float) -> ServerInfo:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            line, newline, _ = self.stdout_path.read_text(errors="replace").partition("\n")
-            if newline:
-                try:
-                    return ServerInfo.from_line(line)
-                except (ValueError, KeyError, TypeError):
-                    break
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.02)
-        self.stop()
-        raise HarnessError(
-            f"`cedarbox serve --ephemeral` did not start (exit status {self.proc.returncode}).",
-            hint=f"Its output follows; the full log is in {self.stderr_path}.\n" + self.log_tail(),
-        )
-
-    def log_tail(self, limit: int = LOG_TAIL_BYTES) -> str:
-        """The end of the server's stderr, where its diagnostics and tracebacks are."""
-        try:
-            with self.stderr_path.open("rb") as f:
-                f.seek(max(f.seek(0, os.SEEK_END) - limit, 0))
-                return f.read().decode(errors="replace")
-        except OSError as exc:
-            return f"<no log: {exc}>"
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
-        """SIGTERM (the server stops its dynos and removes its data directory), then SIGKILL."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-@dataclass
-class Response:
-    """An HTTP response from the deployed app, through cedarbox's router."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def text(self) -> str:
-        return self.body.decode(errors="replace")
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def __repr__(self) -> str:
-        return f"<Response {self.status} {self.body[:200]!r}>"
-
-
-@dataclass
-class _Push:
-    """One `git push` in flight (or finished): its process and where its output goes."""
-
-    proc: subprocess.Popen[bytes]
-    output_path: Path
-    sha: str
-    started_at: float
-
-
-@dataclass
-class DeployResult:
-    """One deploy: what the push printed, what the platform recorded, and the app it made.
-
-    With `deploy(..., wait=False)` the push runs on; the first attribute that needs its
-    outcome waits for it (or call `wait()`).
-    """
-
-    box: Cedarbox
-    app: str
-    _push: _Push = field(repr=False)
-    _done: bool = field(default=False, repr=False)
-    _output: str = field(default="", repr=False)
-    _returncode: int = field(default=0, repr=False)
-    _build: Build | None = field(default=None, repr=False)
-
-    def wait(self, timeout: float = PUSH_TIMEOUT) -> DeployResult:
-        if not self._done:
-            try:
-                self._returncode = self._push.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self._push.proc.kill()
-                self._returncode = self._push.proc.wait()
-            self._output = self._push.output_path.read_text(errors="replace")
-            self._build = self.box._build_of(self.app, self._push.sha, self._push.started_at)
-            self._done = True
-        return self
-
-    @property
-    def output(self) -> str:
-        """Everything git printed, as the user's terminal shows it."""
-        return self.wait()._output
-
-    @property
-    def accepted(self) -> bool:
-        """The push went through (git exited 0): the branch moved."""
-        return self.wait()._returncode == 0
-
-    @property
-    def transcript(self) -> list[str]:
-        """The `remote:` lines without the prefix, as the user reads them."""
-        return remote_lines(self.output)
-
-    @property
-    def sha(self) -> str:
-        return self._push.sha
-
-    @property
-    def build_id(self) -> str | None:
-        build = self.wait()._build
-        return build.id if build else None
-
-    @property
-    def report(self) -> dict[str, Any] | None:
-        """The JSON build report (`cedarbox builds:info`); None when no build ran."""
-        build = self.wait()._build
-        if build is None:
-            return None
-        path = self.box.data_dir / "builds" / self.app / f"{build.id}.json"
-        try:
-            report: dict[str, Any] = json.loads(path.read_text())
-        except (OSError, ValueError):
-            return None
-        return report
-
-    @property
-    def release(self) -> int | None:
-        """The version of the release this deploy created (None if it created none)."""
-        build = self.wait()._build
-        return build.release_version if build else None
-
-    @property
-    def failure_code(self) -> str | None:
-        """The build's own code (`PIP_INSTALL_FAILED`), else the push's `Error code:`."""
-        report = self.report
-        if report and report.get("failure_code"):
-            return str(report["failure_code"])
-        for line in reversed(self.transcript):
-            match = _ERROR_CODE.search(line)
-            if match:
-                return match.group(2) or match.group(1)
-        return None
-
-    @property
-    def url(self) -> str:
-        """The app's URL through the router: `http://<app>.localhost:<port>/`."""
-        return self.box.web_url(self.app)
-
-    def get(self, path: str = "/", headers: Mapping[str, str] | None = None) -> Response:
-        return self.box.request(self.app, "GET", path, headers=headers)
-
-    def post(
-        self,
-        path: str = "/",
-        data: bytes | str | None = None,
-        json_body: object = None,
-        headers: Mapping[str, str] | None = None,
-    ) -> Response:
-        """POST `data` as is, or `json_body` as JSON."""
-        extra = dict(headers or {})
-        if json_body is not None:
-            data = json.dumps(json_body)
-            extra.setdefault("Content-Type", "application/json")
-        body = data.encode() if isinstance(data, str) else data
-        return self.box.request(self.app, "POST", path, body=body, headers=extra)
-
-    def logs(self) -> str:
-        """The app's log (`cedarbox logs`): dyno output, router and platform lines."""
-        return self.box.logs(self.app)
-
-    def rollback(self, version: int | None = None) -> int:
-        """`releases:rollback [vN]`; waits until the new release's web dyno is up."""
-        return self.box.rollback(self.app, version)
-
-    def __repr__(self) -> str:
-        if not self._done and self._push.proc.poll() is None:
-            return f"<DeployResult {self.app}: pushing>"
-        state = "accepted" if self.accepted else f"rejected, failure_code={self.failure_code}"
-        lines = "\n".join(f"    remote: {line}" for line in self.transcript)
-        return f"<DeployResult {self.app} ({state}); transcript:\n{lines}\n>"
-
-
-def remote_lines(output: str) -> list[str]:
-    """The `remote:` lines of git's output without the prefix (and git's one space)."""
-    lines = []
-    for line in output.splitlines():
-        if line.startswith("remote:"):
-            text = line[len("remote:") :]
-            lines.append((text[1:] if text.startswith(" ") else text).rstrip())
-    return lines
 
 
 class Cedarbox:
@@ -384,7 +123,7 @@ class Cedarbox:
                 stderr=subprocess.STDOUT,
                 env=self.git_env,
             )
-        result = DeployResult(self, name, _Push(proc, output_path, sha, started_at))
+        result = DeployResult(self, name, PushProcess(proc, output_path, sha, started_at))
         return result.wait() if wait else result
 
     def _prepare_app(
