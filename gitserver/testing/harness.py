@@ -35,6 +35,7 @@ class Cedarbox:
         self.workdir = workdir
         self._platform: Platform | None = None
         self._sources = 0
+        self.deploys: list[DeployResult] = []  # in order: a failed test's report shows its own
         home = workdir / "git-home"
         home.mkdir(parents=True, exist_ok=True)
         self.git_env = git_env(home)
@@ -124,6 +125,7 @@ class Cedarbox:
                 env=self.git_env,
             )
         result = DeployResult(self, name, PushProcess(proc, output_path, sha, started_at))
+        self.deploys.append(result)
         return result.wait() if wait else result
 
     def _prepare_app(

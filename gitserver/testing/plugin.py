@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from gitserver.testing.harness import Cedarbox
 
 _STARTED = pytest.StashKey["Cedarbox"]()
+# How many deploys the session had made when a test began: those after are the test's own.
+_DEPLOYS_BEFORE = pytest.StashKey[int]()
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +37,21 @@ def cedarbox(
         box.close()
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    box = item.config.stash.get(_STARTED, None)
+    item.stash[_DEPLOYS_BEFORE] = len(box.deploys) if box is not None else 0
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """A failed test that used the server gets the end of the server's log in its report."""
+    """A failed test that used the server gets what its pushes printed, whole, and the end of
+    the server's log in its report."""
     report = yield
     box = item.config.stash.get(_STARTED, None)
     if report.failed and box is not None and "cedarbox" in getattr(item, "fixturenames", ()):
+        for deploy in box.deploys[item.stash.get(_DEPLOYS_BEFORE, 0) :]:
+            report.sections.append((f"cedarbox push to {deploy.app}", deploy.output))
         report.sections.append(("cedarbox server log", box.server.log_tail()))
     return report

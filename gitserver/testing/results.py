@@ -18,6 +18,8 @@ if TYPE_CHECKING:
 # A push's time limit: a build's own limit (15 minutes) plus the deploy's verification.
 PUSH_TIMEOUT = 20 * 60.0
 _ERROR_CODE = re.compile(r"Error code: (\S+)(?: \((\S+)\))?")
+# Colours and other terminal control sequences: the user reads the text they paint.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 @dataclass
@@ -167,14 +169,15 @@ class DeployResult:
         if not self._done and self._push.proc.poll() is None:
             return f"<DeployResult {self.app}: pushing>"
         state = "accepted" if self.accepted else f"rejected, failure_code={self.failure_code}"
-        lines = "\n".join(f"    remote: {line}" for line in self.transcript)
-        return f"<DeployResult {self.app} ({state}); transcript:\n{lines}\n>"
+        last = [line.strip() for line in self.transcript if line.strip()][-2:]
+        return f"<DeployResult {self.app} ({state}); ends {' / '.join(last)!r}>"
 
 
 def remote_lines(output: str) -> list[str]:
-    """The `remote:` lines of git's output without the prefix (and git's one space)."""
+    """The `remote:` lines of git's output without the prefix (and git's one space), as a
+    terminal shows them: without colour codes."""
     lines = []
-    for line in output.splitlines():
+    for line in _ANSI.sub("", output).splitlines():
         if line.startswith("remote:"):
             text = line[len("remote:") :]
             lines.append((text[1:] if text.startswith(" ") else text).rstrip())
