@@ -32,8 +32,8 @@ logger = logging.getLogger(__name__)
 def serve(settings: Settings, announce: Callable[[CedarboxServer], None] | None = None) -> None:
     """Run the server until Ctrl-C or SIGTERM; print the URL first so people and tests find it.
 
-    `announce` replaces the two lines printed once the server is ready (`--ephemeral` prints
-    one JSON line instead).
+    `announce` replaces the lines printed once the server is ready and once it has stopped
+    (`--ephemeral` prints one JSON line, and nothing else on stdout).
     """
     if not settings.api_key and not _is_loopback(settings.host):
         raise UsageError(
@@ -66,7 +66,7 @@ def serve(settings: Settings, announce: Callable[[CedarboxServer], None] | None 
                     signal.signal(signum, signal.SIG_IGN)  # the shutdown short
     finally:
         platform.close()
-        if started:
+        if started and announce is None:
             print("cedarbox stopped", flush=True)
 
 

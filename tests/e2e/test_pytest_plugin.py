@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -244,6 +245,28 @@ def test_two(cedarbox):
     assert one["pid"] != two["pid"] and one["data_dir"] != two["data_dir"]
     for info in (one, two):
         assert_all_gone(str(info["data_dir"]), [int(str(info["pid"]))])
+
+
+def test_a_test_run_killed_outright_still_leaves_nothing(
+    pytester: pytest.Pytester, user_env: dict[str, str]
+) -> None:
+    pytester.makepyfile(
+        RECORD
+        + """
+import os, signal
+
+def test_killed(cedarbox):
+    record("killed", cedarbox)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+    )
+    run(pytester)
+    info = seen(pytester)["killed"]
+    pid, data_dir = int(str(info["pid"])), Path(str(info["data_dir"]))
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert_all_gone(str(data_dir), [pid])
 
 
 def test_the_plugin_loads_without_importing_cedarbox(pytester: pytest.Pytester) -> None:

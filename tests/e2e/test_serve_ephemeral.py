@@ -99,6 +99,7 @@ def test_prints_one_json_line_and_removes_everything_on_sigterm(ephemeral: Ephem
     assert _get(f"{info['url']}/api/apps/ci-app", key) == 200
 
     assert ephemeral.stop() == 0
+    assert len(ephemeral.stdout.read_text().splitlines()) == 1  # stdout: the JSON line alone
     assert list(ephemeral.tmpdir.iterdir()) == []
     assert procs.using_data_dir(data_dir) == []
 
