@@ -30,6 +30,7 @@ from bench import (
     Row,
     cold_build,
     concurrency,
+    ephemeral,
     first_line,
     first_response,
     format_value,
@@ -46,6 +47,7 @@ BENCHMARKS: list[Benchmark] = [
     concurrency.BENCHMARK,
     first_line.BENCHMARK,
     pip_step.BENCHMARK,
+    ephemeral.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
