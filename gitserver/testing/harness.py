@@ -80,7 +80,9 @@ class Cedarbox:
             from gitserver.platform import Platform
             from gitserver.settings import Settings
 
-            self._platform = Platform.open(Settings(data_dir=self.data_dir, public_url=self.url))
+            # The job's CEDARBOX_* settings, as the server read them (a default stack, say).
+            settings = Settings.from_env(data_dir=self.data_dir, public_url=self.url)
+            self._platform = Platform.open(settings)
         return self._platform
 
     def close(self) -> None:

@@ -198,8 +198,9 @@ def test_plain_directory(cedarbox):
     record("plain", cedarbox, app=r.app, dynos=dynos)
 
 def test_git_checkout(cedarbox):
-    r = cedarbox.deploy("checkout")
-    assert r.accepted and r.report["outcome"] == "succeeded"
+    r = cedarbox.deploy("checkout", stack="cedar-14", wait=False)
+    assert r.wait().accepted and r.report["outcome"] == "succeeded"
+    assert r.report["stack"] == "cedar-14"
     record("checkout", cedarbox, app=r.app, sha=r.sha)
 """
     )
