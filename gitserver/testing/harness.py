@@ -34,7 +34,7 @@ class Cedarbox:
         self.server = server
         self.workdir = workdir
         self._platform: Platform | None = None
-        self._sources = 0
+        self._pushes = 0
         self.deploys: list[DeployResult] = []  # in order: a failed test's report shows its own
         home = workdir / "git-home"
         home.mkdir(parents=True, exist_ok=True)
@@ -105,9 +105,9 @@ class Cedarbox:
         """Push a directory (committed into a temporary repository) or a git checkout (its
         HEAD, as `main`) to `app` (a new app when None), with `config` set first."""
         name = self._prepare_app(app, stack, config)
-        git_dir, sha = self._source(Path(path_or_repo), name)
-        self._sources += 1
-        output_path = self.workdir / f"push-{self._sources}-{name}.log"
+        self._pushes += 1
+        git_dir, sha = self._source(Path(path_or_repo), f"{self._pushes}-{name}")
+        output_path = self.workdir / f"push-{self._pushes}-{name}.log"
         started_at = time.time()
         with output_path.open("wb") as out:
             proc = subprocess.Popen(
@@ -151,8 +151,9 @@ class Cedarbox:
             platform.set_config(name, dict(config))
         return name
 
-    def _source(self, path: Path, app: str) -> tuple[Path, str]:
-        """The git directory to push from and the commit to push."""
+    def _source(self, path: Path, label: str) -> tuple[Path, str]:
+        """The git directory to push from and the commit to push (`label` names a temporary
+        repository, if one is made)."""
         path = path.expanduser().resolve()
         if not path.is_dir():
             raise HarnessError(
@@ -171,7 +172,7 @@ class Cedarbox:
             return Path(checkout), head.stdout.strip()
         # A plain directory: committed as it is (its .gitignore applies) into a repository of
         # our own, so the directory itself is not touched.
-        git_dir = self.workdir / "sources" / f"{self._sources + 1}-{app}.git"
+        git_dir = self.workdir / "sources" / f"{label}.git"
         work = ["--git-dir", str(git_dir), "--work-tree", str(path)]
         self._git("init", "-q", "--bare", str(git_dir), cwd=self.workdir)
         self._git(*work, "-c", "core.bare=false", "add", "-A", cwd=path)
