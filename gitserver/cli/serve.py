@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -70,6 +71,9 @@ def _serve_ephemeral(args: argparse.Namespace, settings: Settings) -> int:
             "--ephemeral makes a temporary data directory of its own; --data-dir conflicts.",
             hint="Drop --data-dir (or drop --ephemeral to serve that directory).",
         )
+    # From here on SIGTERM unwinds (as `serve` makes it do once running): the directory made
+    # next must go even if the server is stopped while it starts.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         data_dir = Path(tempfile.mkdtemp(prefix="cedarbox-ephemeral-"))
     except OSError as exc:
@@ -97,6 +101,10 @@ def _serve_ephemeral(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         remove_data_dir(data_dir)
     return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def server_info(front: CedarboxServer) -> dict[str, object]:

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import procs
 from tests.support.gitutil import make_repo, write_files
-from tests.support.server import TOOL_WHEELS, find_links, isolated_env, noop_build_env
+from tests.support.server import ROOT, TOOL_WHEELS, find_links, isolated_env, noop_build_env
 
 pytest_plugins = ("pytester",)
 
@@ -86,6 +86,7 @@ def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 def test_the_readme_example_passes_and_a_redeploy_rolls_back(
     pytester: pytest.Pytester, user_env: dict[str, str]
 ) -> None:
+    assert README_EXAMPLE in (ROOT / "README.md").read_text()  # the README's test is this one
     write_files(pytester.path, {**WEB_APP, "index.html": "one\n"})
     pytester.makepyfile(test_app=README_EXAMPLE)
     pytester.makepyfile(
