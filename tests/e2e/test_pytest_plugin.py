@@ -205,8 +205,19 @@ def test_git_checkout(cedarbox):
     record("checkout", cedarbox, app=r.app, sha=r.sha)
 """
     )
+    # A user's global git config that would send every push elsewhere: it must not be read
+    # (git reads $XDG_CONFIG_HOME/git/config whatever HOME is).
+    xdg = pytester.path / "_xdg"
+    gitconfig = xdg / "git" / "config"
+    gitconfig.parent.mkdir(parents=True)
+    gitconfig.write_text('[url "http://nowhere.invalid/"]\n\tinsteadOf = http://\n')
+    before = gitconfig.read_text()
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(xdg))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
     result = run(pytester)
     result.assert_outcomes(passed=2)
+    assert gitconfig.read_text() == before
+    assert not (Path(os.environ["HOME"]) / ".local" / "share" / "cedarbox").exists()
     plain, checked_out = seen(pytester)["plain"], seen(pytester)["checkout"]
     assert plain["pid"] == checked_out["pid"] and plain["data_dir"] == checked_out["data_dir"]
     assert plain["app"] != checked_out["app"]
