@@ -125,14 +125,7 @@ class DeployResult:
     @property
     def failure_code(self) -> str | None:
         """The build's own code (`PIP_INSTALL_FAILED`), else the push's `Error code:`."""
-        report = self.report
-        if report and report.get("failure_code"):
-            return str(report["failure_code"])
-        for line in reversed(self.transcript):
-            match = _ERROR_CODE.search(line)
-            if match:
-                return match.group(2) or match.group(1)
-        return None
+        return failure_code(self.report, self.transcript)
 
     @property
     def url(self) -> str:
@@ -171,6 +164,18 @@ class DeployResult:
         state = "accepted" if self.accepted else f"rejected, failure_code={self.failure_code}"
         last = [line.strip() for line in self.transcript if line.strip()][-2:]
         return f"<DeployResult {self.app} ({state}); ends {' / '.join(last)!r}>"
+
+
+def failure_code(report: Mapping[str, Any] | None, transcript: list[str]) -> str | None:
+    """The build report's code, else the last `Error code: CODE (DETAIL)` line's DETAIL or CODE
+    (a push refused before any build, such as APP_LOCKED, has no report)."""
+    if report and report.get("failure_code"):
+        return str(report["failure_code"])
+    for line in reversed(transcript):
+        match = _ERROR_CODE.search(line)
+        if match:
+            return match.group(2) or match.group(1)
+    return None
 
 
 def remote_lines(output: str) -> list[str]:

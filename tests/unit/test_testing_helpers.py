@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gitserver.testing import assert_transcript
-from gitserver.testing.results import remote_lines
+from gitserver.testing.results import failure_code, remote_lines
 from gitserver.testing.server import ServerInfo
 
 GIT_OUTPUT = (
@@ -66,3 +66,11 @@ def test_assert_transcript_failure_names_the_line_the_closest_and_the_transcript
     message = str(failure.value)
     assert message.startswith("expected line 1 not found anywhere in the transcript")
     assert "closest line there: '-----> Python app detected'" in message
+
+
+def test_failure_code_prefers_the_report_then_the_error_code_line() -> None:
+    lines = remote_lines(GIT_OUTPUT)
+    assert failure_code({"failure_code": "SLUG_TOO_LARGE"}, lines) == "SLUG_TOO_LARGE"
+    assert failure_code({"failure_code": None}, lines) == "PIP_INSTALL_FAILED"
+    assert failure_code(None, [" !     Error code: APP_LOCKED", ""]) == "APP_LOCKED"
+    assert failure_code(None, ["Released v1"]) is None
