@@ -282,7 +282,9 @@ def test_killed(cedarbox):
     assert_all_gone(str(data_dir), [pid])
 
 
-def test_the_plugin_loads_without_importing_cedarbox(pytester: pytest.Pytester) -> None:
+def test_the_plugin_loads_without_importing_cedarbox(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Unrelated suites pay for nothing: loading the plugin imports no cedarbox module but
     the plugin's own package."""
     pytester.makepyfile(
@@ -300,3 +302,10 @@ def test_nothing_imported():
     off = run(pytester, "-p", "no:cedarbox", "test_off.py")
     off.assert_outcomes(errors=1)
     assert "fixture 'cedarbox' not found" in off.stdout.str()
+
+    # With autoloading off (as some CI setups do), `-p cedarbox` loads it by its entry point.
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    listed = run(pytester, "--fixtures", "test_off.py").stdout.str()
+    assert "cedarbox [session scope]" not in listed
+    listed = run(pytester, "-p", "cedarbox", "--fixtures", "test_off.py").stdout.str()
+    assert "cedarbox [session scope]" in listed
