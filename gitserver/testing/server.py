@@ -33,6 +33,9 @@ class HarnessError(CedarboxError):
 
     code = "TEST_HARNESS"
 
+    def __str__(self) -> str:  # pytest shows str(): the fix (and the server's log) belong in it
+        return "\n".join(self.lines())
+
 
 @dataclass(frozen=True)
 class ServerInfo:

@@ -282,6 +282,18 @@ def test_killed(cedarbox):
     assert_all_gone(str(data_dir), [pid])
 
 
+def test_a_server_that_cannot_start_fails_the_tests_with_its_reason(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CEDARBOX_DEFAULT_STACK", "cedar-99")
+    pytester.makepyfile("def test_deploys(cedarbox):\n    pass\n")
+    result = run(pytester)
+    result.assert_outcomes(errors=1)
+    out = result.stdout.str()
+    assert "`cedarbox serve --ephemeral` did not start (exit status 1)." in out
+    assert "Unknown stack 'cedar-99'." in out and "Choose one of: heroku-24, cedar-14." in out
+
+
 def test_the_plugin_loads_without_importing_cedarbox(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
