@@ -197,7 +197,7 @@ class Cedarbox:
             )
         return result
 
-    def _build_of(self, app: str, sha: str, since: float) -> Build | None:
+    def build_of(self, app: str, sha: str, since: float) -> Build | None:
         """The build this push started: the newest of this commit since the push began."""
         for build in self.platform.builds(app):
             if build.source_version == sha and build.started_at >= since - 1:

@@ -51,7 +51,7 @@ class PushProcess:
     started_at: float
 
 
-@dataclass
+@dataclass(eq=False)  # one push is equal only to itself
 class DeployResult:
     """One deploy: what the push printed, what the platform recorded, and the app it made.
 
@@ -75,7 +75,7 @@ class DeployResult:
                 self._push.proc.kill()
                 self._returncode = self._push.proc.wait()
             self._output = self._push.output_path.read_text(errors="replace")
-            self._build = self.box._build_of(self.app, self._push.sha, self._push.started_at)
+            self._build = self.box.build_of(self.app, self._push.sha, self._push.started_at)
             self._done = True
         return self
 
@@ -109,7 +109,7 @@ class DeployResult:
         build = self.wait()._build
         if build is None:
             return None
-        path = self.box.data_dir / "builds" / self.app / f"{build.id}.json"
+        path = self.box.platform.data.builds(self.app) / f"{build.id}.json"
         try:
             report: dict[str, Any] = json.loads(path.read_text())
         except (OSError, ValueError):
