@@ -30,6 +30,7 @@ from bench import (
     Row,
     cold_build,
     concurrency,
+    ephemeral,
     first_line,
     first_response,
     format_value,
@@ -50,6 +51,7 @@ BENCHMARKS: list[Benchmark] = [
     pip_step.BENCHMARK,
     uv_redeploy.BENCHMARK,
     output_flood.BENCHMARK,
+    ephemeral.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from gitserver import addons, serverinfo
@@ -29,8 +30,12 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 logger = logging.getLogger(__name__)
 
 
-def serve(settings: Settings) -> None:
-    """Run the server until Ctrl-C or SIGTERM; print the URL first so people and tests find it."""
+def serve(settings: Settings, announce: Callable[[CedarboxServer], None] | None = None) -> None:
+    """Run the server until Ctrl-C or SIGTERM; print the URL first so people and tests find it.
+
+    `announce` replaces the lines printed once the server is ready and once it has stopped
+    (`--ephemeral` prints one JSON line, and nothing else on stdout).
+    """
     if not settings.api_key and not _is_loopback(settings.host):
         raise UsageError(
             f"Refusing to listen on {settings.host} without an API key.",
@@ -54,8 +59,7 @@ def serve(settings: Settings) -> None:
                 platform.refresh_hooks()
                 _start_apps(running, platform, routes, front.url)
                 started = True
-                print(f"cedarbox listening on {front.url}", flush=True)
-                print(f"data directory: {settings.data_dir}", flush=True)
+                (announce or _announce)(front)
                 front.serve_forever(poll_interval=0.2)
             except KeyboardInterrupt:
                 pass
@@ -65,8 +69,13 @@ def serve(settings: Settings) -> None:
                     signal.signal(signum, signal.SIG_IGN)  # the shutdown short
     finally:
         platform.close()
-        if started:
+        if started and announce is None:
             print("cedarbox stopped", flush=True)
+
+
+def _announce(front: CedarboxServer) -> None:
+    print(f"cedarbox listening on {front.url}", flush=True)
+    print(f"data directory: {front.settings.data_dir}", flush=True)
 
 
 def _start_apps(running: ExitStack, platform: Platform, routes: RouteTable, url: str) -> None:

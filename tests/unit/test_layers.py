@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("platform", "runner"),  # app operations; the dynos
     ("deploy", "localbuild"),  # one push, from lock to release
     ("receive", "web"),  # the hook; the HTTP front end and router
-    ("cli", "serve", "__main__"),  # the program's edges
+    ("cli", "serve", "__main__", "testing"),  # the program's edges; the pytest plugin
 )  # fmt: skip
 ROOT = Path(gitserver.__file__).parent
 
