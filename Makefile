@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 # Wheels the platform installs into builds (the stacks' pinned pip and setuptools); fetched
 # once from PyPI here so that builds and tests need no network.
 TOOL_WHEELS := .wheels/tools
-TOOLS := pip==26.2.1 setuptools==70.3.0 pip==7.0.1 setuptools==16.0
+TOOLS := pip==26.2.1 setuptools==70.3.0 pip==7.0.1 setuptools==16.0 uv==0.12.5
 # Real framework wheels for the end-to-end tests' Flask and Django apps (Python 3.12),
 # fetched here so the tests themselves never touch the network.
 APP_WHEELS := .wheels/apps

@@ -27,7 +27,7 @@ CACHED_PLAN_TARGET_SECONDS = 0.05
 
 def run(ctx: Context) -> Result:
     # Imported here: the harness lists every benchmark without needing cedarbox importable.
-    from gitserver.buildpacks.python import packages, tools
+    from gitserver.buildpacks.python import managers, tools
     from gitserver.buildpacks.python.checks import check_package_manager
     from tests.support.wheelhouse import build_wheel
     from tests.unit.buildctx_pkg import chosen, current_interpreter, make_ctx, make_env
@@ -48,13 +48,9 @@ def run(ctx: Context) -> Result:
         root = ctx.workdir / f"run-{number}"
         build = make_ctx(root / "cold", wheelhouse=house, files=files)
         make_env(build, interpreter)
-        cold_s.append(
-            _timed(packages.install_dependencies, build, python, check_package_manager(build))
-        )
+        cold_s.append(_timed(managers.install, build, python, check_package_manager(build)))
         again = make_ctx(root / "warm", wheelhouse=house, build_dir=build.build_dir)
-        warm_s.append(
-            _timed(packages.install_dependencies, again, python, check_package_manager(again))
-        )
+        warm_s.append(_timed(managers.install, again, python, check_package_manager(again)))
         no_wheels = root / "no-wheels"
         no_wheels.mkdir()
         bundled = make_ctx(root / "bundled", tool_wheels=no_wheels)

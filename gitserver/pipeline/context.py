@@ -81,6 +81,6 @@ def build_environment(request: BuildRequest, *, home: Path) -> dict[str, str]:
             "BUILD_DIR": str(request.build_dir),
         }
     )
-    # The server's own pip settings (a local wheelhouse or index), deliberately passed on.
-    env.update({k: v for k, v in os.environ.items() if k.startswith("PIP_")})
+    # The server's own pip and uv settings (a local wheelhouse or index), deliberately passed on.
+    env.update({k: v for k, v in os.environ.items() if k.startswith(("PIP_", "UV_"))})
     return env

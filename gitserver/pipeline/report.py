@@ -27,6 +27,14 @@ class PythonRecord:
 
 
 @dataclass
+class PackageManagerRecord:
+    name: str | None = None  # "pip", "uv", "poetry", "pipenv"
+    version: str | None = None  # of the tool the build used, e.g. "0.12.5"
+    lockfile: str | None = None  # the file that chose it, e.g. "uv.lock"
+    lockfile_sha256: str | None = None
+
+
+@dataclass
 class CacheRecord:
     reused: bool = False
     from_spare: bool = False  # reused by taking the copy prepared after the last build
@@ -59,6 +67,7 @@ class BuildReport:
     phases: list[PhaseRecord] = field(default_factory=list)
     python: PythonRecord = field(default_factory=PythonRecord)
     cache: CacheRecord = field(default_factory=CacheRecord)
+    package_manager: PackageManagerRecord = field(default_factory=PackageManagerRecord)
     packages: list[str] = field(default_factory=list)
     process_types: dict[str, str] = field(default_factory=dict)
     addons: list[str] = field(default_factory=list)

@@ -48,7 +48,7 @@ def test_multiple_package_managers(tmp_path: Path) -> None:
     err = check_error(tmp_path, requirements__txt="", poetry__lock="")
     assert err.code == "MULTIPLE_PACKAGE_MANAGERS"
     assert err.summary == "Multiple Python package manager files were found."
-    assert "requirements.txt" in err.body and "poetry.lock" in err.body
+    assert "requirements.txt (pip)" in err.body and "poetry.lock (Poetry)" in err.body
 
 
 def test_setup_py_alone_is_sunset_on_heroku_24(tmp_path: Path) -> None:
@@ -63,8 +63,6 @@ def test_setup_py_alone_is_sunset_on_heroku_24(tmp_path: Path) -> None:
     [
         ("Pipfile.lock", "Pipenv"),
         ("poetry.lock", "Poetry"),
-        ("uv.lock", "uv"),
-        ("Pipfile", "Pipenv"),
     ],
 )
 def test_other_package_managers_are_not_supported_yet(tmp_path: Path, name: str, tool: str) -> None:
@@ -78,6 +76,37 @@ def test_other_package_managers_are_not_supported_yet(tmp_path: Path, name: str,
     assert "later" in body and "requirements.txt" in body
 
 
+def test_uv_lock_is_uv(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, files={"uv.lock": "version = 1\n", "pyproject.toml": ""})
+    manager = check_package_manager(ctx)
+    assert manager.name == "uv"
+    assert manager.file == ctx.build_dir / "uv.lock"
+
+
+def test_pipfile_without_its_lock(tmp_path: Path) -> None:
+    err = check_error(tmp_path, Pipfile="", requirements__txt="")
+    assert err.code == "PIPFILE_LOCK_MISSING"
+    assert err.summary == "No 'Pipfile.lock' found!"
+    assert "Run 'pipenv lock' locally to generate the lockfile, and make sure" in err.body
+
+
+def test_multiple_files_are_listed_with_their_tools_in_the_buildpacks_order(
+    tmp_path: Path,
+) -> None:
+    err = check_error(tmp_path, uv__lock="", requirements__txt="", Pipfile__lock="{}")
+    listed = [line for line in err.body if line.endswith(")") and " (" in line]
+    assert listed == ["Pipfile.lock (Pipenv)", "requirements.txt (pip)", "uv.lock (uv)"]
+
+
+def test_uv_lock_symlink_is_refused(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, files={"real.lock": ""})
+    os.symlink("real.lock", ctx.build_dir / "uv.lock")
+    with pytest.raises(BuildError) as info:
+        check_package_manager(ctx)
+    assert info.value.code == "LOCKFILE_NOT_A_FILE"
+    assert info.value.summary == "The uv.lock file is a symlink."
+
+
 def test_cedar_14_generates_requirements_for_a_setup_py_app(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, "cedar-14", files={"setup.py": "from setuptools import setup\n"})
     manager = check_package_manager(ctx)
@@ -87,8 +116,9 @@ def test_cedar_14_generates_requirements_for_a_setup_py_app(tmp_path: Path) -> N
 
 
 def test_cedar_14_ignores_lock_files(tmp_path: Path) -> None:
-    ctx = make_ctx(tmp_path, "cedar-14", files={"requirements.txt": "", "poetry.lock": ""})
-    assert check_package_manager(ctx).name == "pip"
+    for name in ("poetry.lock", "uv.lock", "Pipfile", "Pipfile.lock"):
+        ctx = make_ctx(tmp_path / name, "cedar-14", files={"requirements.txt": "", name: ""})
+        assert check_package_manager(ctx).name == "pip"
 
 
 def test_cedar_14_without_requirements_or_setup_py(tmp_path: Path) -> None:

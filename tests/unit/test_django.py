@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.buildpacks.python import django, packages, sitepackages
+from gitserver.buildpacks.python import django, managers, sitepackages
 from gitserver.buildpacks.python.checks import check_package_manager
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
@@ -254,7 +254,7 @@ def test_real_django_collectstatic_and_failure(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, wheelhouse=APP_WHEELS, files=files)
     python = chosen(PY312)
     seeded_env(ctx, PY312)
-    packages.install_dependencies(ctx, python, check_package_manager(ctx))
+    managers.install(ctx, python, check_package_manager(ctx))
     assert any(p.lower().startswith("django==") for p in ctx.report.packages)
     start = len(ctx.out.transcript)
     django.collectstatic(ctx, python)

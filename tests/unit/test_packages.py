@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from gitserver.buildpacks.python import packages, piprunner, requirements, sitepackages, tools
+from gitserver.buildpacks.python import (
+    managers,
+    packages,
+    piprunner,
+    requirements,
+    sitepackages,
+    tools,
+)
 from gitserver.buildpacks.python.checks import check_package_manager
 from gitserver.buildpacks.python.types import HostInterpreter
 from gitserver.pipeline.errors import BuildError
@@ -186,7 +193,7 @@ def test_heroku_24_cold_then_warm_install(
     ctx = make_ctx(tmp_path, wheelhouse=wheelhouse, files=files)
     env_dir = make_env(ctx, interpreter)
     python = chosen(interpreter)
-    packages.install_dependencies(ctx, python, check_package_manager(ctx))
+    managers.install(ctx, python, check_package_manager(ctx))
     major = interpreter.major
     announced = "pip 26.2.1"
     if major in ("3.10", "3.11", "3.12"):
@@ -202,17 +209,21 @@ def test_heroku_24_cold_then_warm_install(
     assert out.stdout == "hello from the slug\n"
     assert not (env_dir / packages.DECLARED).exists()  # heroku-24 keeps no declared copy
 
-    # Warm redeploy (restored cache): pip is not reinstalled; "already satisfied" is hidden.
+    # Warm redeploy (restored cache): pip is not reinstalled; "already satisfied" lines are
+    # shown as Heroku shows them, without the site-packages path (the buildpack's lib/pip.sh).
     record = next(env_dir.glob("lib/*/site-packages/pip-26.2.1.dist-info")) / "RECORD"
     before = record.stat().st_mtime_ns
     warm_ctx = make_ctx(tmp_path, wheelhouse=wheelhouse, build_dir=ctx.build_dir)
     bootstraps: list[list[str]] = []
     monkeypatch.setattr(tools, "run_quiet", lambda _ctx, argv, **_: bootstraps.append(argv))
-    packages.install_dependencies(warm_ctx, python, check_package_manager(warm_ctx))
+    managers.install(warm_ctx, python, check_package_manager(warm_ctx))
     assert bootstraps == []  # the pinned tools were already there: no bootstrap pip ran
     assert record.stat().st_mtime_ns == before
     assert warm_ctx.out.transcript[:2] == lines[:2]
-    assert not any("already satisfied" in line for line in warm_ctx.out.transcript)
+    satisfied = [line for line in warm_ctx.out.transcript if "already satisfied" in line]
+    assert satisfied and all("site-packages" not in line for line in satisfied)
+    expected = "Requirement already satisfied: hello-world==1.0 (from -r requirements.txt (line 1))"
+    assert f"       {expected} (1.0)" in satisfied
     assert not any("Successfully installed" in line for line in warm_ctx.out.transcript)
     assert warm_ctx.report.packages == ["greet==2.0", "hello-world==1.0"]
 
@@ -237,7 +248,7 @@ def test_heroku_24_pip_extra_index_url_config_var_reaches_pip(
     )
     ctx.env.pop("PIP_NO_INDEX")
     seeded_env(ctx, current_interpreter())
-    packages.install_dependencies(ctx, chosen(current_interpreter()), check_package_manager(ctx))
+    managers.install(ctx, chosen(current_interpreter()), check_package_manager(ctx))
     assert ctx.report.packages == ["extra-pkg==3.0"]
 
 
@@ -247,7 +258,7 @@ def test_heroku_24_install_failure(tmp_path: Path, wheelhouse: Path) -> None:
     seeded_env(ctx, current_interpreter())
     python = chosen(current_interpreter())
     with pytest.raises(BuildError) as info:
-        packages.install_dependencies(ctx, python, check_package_manager(ctx))
+        managers.install(ctx, python, check_package_manager(ctx))
     err = info.value
     assert err.code == "PIP_INSTALL_FAILED"
     assert err.summary == "Unable to install dependencies using pip."
@@ -270,7 +281,7 @@ def test_heroku_24_missing_pin_falls_back_to_the_bundled_pip(
     env_dir = make_env(ctx, interpreter)
     python = chosen(interpreter)
     bundled = tools.bundled_pip_version(interpreter.path)
-    packages.install_dependencies(ctx, python, check_package_manager(ctx))
+    managers.install(ctx, python, check_package_manager(ctx))
     lines = ctx.out.transcript
     assert lines[0] == f"-----> Installing pip {bundled}"
     assert lines[1].startswith("       The pinned pip 26.2.1 wheel is not in ")
@@ -295,7 +306,7 @@ def test_cedar_14_pip_7_on_python_2_7(tmp_path: Path, wheelhouse: Path) -> None:
         files={"requirements.txt": "hello-world==1.0\nalpha\nbeta_pkg\n"},
     )
     env_dir = make_env(ctx, PY27)
-    packages.install_dependencies(ctx, python, check_package_manager(ctx))
+    managers.install(ctx, python, check_package_manager(ctx))
     lines = ctx.out.transcript
     assert lines[0] == "-----> Installing dependencies with pip"  # pip 7.0.1: silent
     assert "       Successfully installed" in "\n".join(lines)
@@ -309,7 +320,7 @@ def test_cedar_14_pip_7_on_python_2_7(tmp_path: Path, wheelhouse: Path) -> None:
     # Next push: Beta-Pkg removed, setuptools listed. The cache came back with `.heroku`.
     (ctx.build_dir / "requirements.txt").write_text("hello-world==1.0\nalpha\nsetuptools\n")
     warm = make_ctx(tmp_path, "cedar-14", wheelhouse=wheelhouse, build_dir=ctx.build_dir)
-    packages.install_dependencies(warm, python, check_package_manager(warm))
+    managers.install(warm, python, check_package_manager(warm))
     lines = warm.out.transcript
     assert lines[:3] == [
         " !     The package setuptools/distribute is listed in requirements.txt.",
@@ -335,7 +346,7 @@ def test_cedar_14_stderr_is_not_indented_and_failure_adds_no_lines_of_its_own(
     )
     make_env(ctx, PY27)
     with pytest.raises(BuildError) as info:
-        packages.install_dependencies(ctx, chosen(PY27, "2.7.9"), check_package_manager(ctx))
+        managers.install(ctx, chosen(PY27, "2.7.9"), check_package_manager(ctx))
     assert info.value.code == "PIP_INSTALL_FAILED"
     assert info.value.legacy_lines == []  # the 2015 buildpack printed only pip's own error
     lines = ctx.out.transcript
@@ -352,7 +363,7 @@ def test_cedar_14_on_a_modern_python_uses_the_bundled_pip_and_says_so(
         tmp_path, "cedar-14", wheelhouse=wheelhouse, files={"requirements.txt": "greet==2.0\n"}
     )
     env_dir = make_env(ctx, interpreter)
-    packages.install_dependencies(ctx, chosen(interpreter, "3.4.2"), check_package_manager(ctx))
+    managers.install(ctx, chosen(interpreter, "3.4.2"), check_package_manager(ctx))
     out = text(ctx)
     bundled = tools.bundled_pip_version(interpreter.path)
     assert f"       Note: pip 7.0.1 does not run on Python {interpreter.version}" in out

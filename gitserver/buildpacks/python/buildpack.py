@@ -2,11 +2,11 @@
 
 Each step lives in its own module and prints its own lines:
   hooks        bin/pre_compile and bin/post_compile
-  checks       package-manager files (which one, or a clear error); paths the build writes
+  checks       paths the build writes; the package manager (managers/: exactly one file)
   version      which Python the app asked for, and which host interpreter provides it
   cache_rules  keep or discard the cached `.heroku` (and why), and what to save
   runtime      `.heroku/python`: the relocatable environment the slug runs
-  packages     pip, setuptools and the app's requirements
+  managers     the package manager's tool (pip, uv, …), then the app's dependencies
   django       collectstatic, and the Postgres add-on in release metadata
 """
 
@@ -17,7 +17,7 @@ from gitserver.buildpacks.python import (
     checks,
     django,
     hooks,
-    packages,
+    managers,
     runtime,
     version,
 )
@@ -39,10 +39,10 @@ class PythonBuildpack:
         hooks.run_hook(ctx, "pre_compile")
         checks.check_build_paths(ctx)  # after the hook: nothing below writes through a symlink
         manager = checks.check_package_manager(ctx)
-        python = version.choose_python(ctx)
+        python = version.choose_python(ctx, manager.check_python_request)
         cache_rules.restore(ctx, python, manager)
         runtime.install_python(ctx, python)
-        packages.install_dependencies(ctx, python, manager)
+        managers.install(ctx, python, manager)
         django.collectstatic(ctx, python)
         hooks.run_hook(ctx, "post_compile")
         return cache_rules.prepare_save(ctx, python, manager)

@@ -5,10 +5,10 @@ Reasons to discard are collected as data first, then acted on, as the buildpack 
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Mapping
 
-from gitserver.buildpacks.python import tools
-from gitserver.buildpacks.python.types import ChosenPython, PackageManager
+from gitserver.buildpacks.python.managers import Manager
+from gitserver.buildpacks.python.types import ChosenPython
 from gitserver.pipeline.buildpack import CacheToSave
 from gitserver.pipeline.cache import BuildCache
 from gitserver.pipeline.context import BuildContext
@@ -16,9 +16,7 @@ from gitserver.pipeline.context import BuildContext
 CACHED = ".heroku"
 
 
-def metadata_for(
-    ctx: BuildContext, python: ChosenPython, manager: PackageManager
-) -> dict[str, str]:
+def metadata_for(ctx: BuildContext, python: ChosenPython, manager: Manager) -> dict[str, str]:
     """What the next build compares against to decide whether this cache still fits."""
     return {
         "stack": ctx.request.stack,
@@ -27,13 +25,17 @@ def metadata_for(
         "interpreter": str(python.interpreter.path),
         "interpreter_version": python.interpreter.version,
         "package_manager": manager.name,
-        "pip_version": tools.planned_pip_version(ctx, python),
-        "requirements_sha256": _digest(manager),
+        **manager.cache_metadata(ctx, python),
     }
 
 
-def discard_reasons(previous: dict[str, str], current: dict[str, str]) -> list[str]:
-    """Heroku's reasons, in Heroku's order and words, plus one for a changed host interpreter."""
+def discard_reasons(
+    previous: Mapping[str, str], current: Mapping[str, str], manager: Manager
+) -> list[str]:
+    """Heroku's reasons, in Heroku's order and words, plus one for a changed host interpreter.
+
+    The manager adds its own (tool version, lockfile) when the manager itself is unchanged.
+    """
     reasons = []
 
     def changed(key: str) -> bool:
@@ -57,17 +59,12 @@ def discard_reasons(previous: dict[str, str], current: dict[str, str]) -> list[s
             f"The package manager has changed from {previous['package_manager']} to "
             f"{current['package_manager']}"
         )
-    elif changed("pip_version"):
-        reasons.append(
-            f"The pip version has changed from {previous['pip_version']} to "
-            f"{current['pip_version']}"
-        )
-    if changed("requirements_sha256"):
-        reasons.append("The contents of requirements.txt changed")
+    else:
+        reasons.extend(manager.discard_reasons(previous, current))
     return reasons
 
 
-def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> None:
+def restore(ctx: BuildContext, python: ChosenPython, manager: Manager) -> None:
     """Move the cached `.heroku` into the build, or discard it saying why."""
     cache = ctx.cache
     assert cache is not None, "the restore phase runs before compile"
@@ -75,7 +72,7 @@ def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) ->
     if cache.empty:
         return
     current = metadata_for(ctx, python, manager)
-    reasons = discard_reasons(cache.previous, current)
+    reasons = discard_reasons(cache.previous, current, manager)
     if ctx.profile.legacy:
         # 2015: `.heroku` is copied in silently; the runtime and pip steps purge or prune it.
         if cache.previous.get("stack") not in (None, ctx.request.stack):
@@ -93,6 +90,7 @@ def restore(ctx: BuildContext, python: ChosenPython, manager: PackageManager) ->
         return
     ctx.out.step("Restoring cache")
     _take(ctx, cache)
+    manager.restore_tools(ctx, cache)
 
 
 def _take(ctx: BuildContext, cache: BuildCache) -> None:
@@ -101,16 +99,10 @@ def _take(ctx: BuildContext, cache: BuildCache) -> None:
     ctx.report.cache.from_spare = CACHED in cache.from_spare
 
 
-def prepare_save(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> CacheToSave:
+def prepare_save(ctx: BuildContext, python: ChosenPython, manager: Manager) -> CacheToSave:
     """Say what the save-cache phase commits once the slug is exported."""
     if not ctx.profile.legacy:
         ctx.out.step("Saving cache")
     ctx.report.python.runtime_name = python.runtime_name
-    return CacheToSave({CACHED: ctx.build_dir / CACHED}, metadata_for(ctx, python, manager))
-
-
-def _digest(manager: PackageManager) -> str:
-    try:
-        return hashlib.sha256(manager.requirements.read_bytes()).hexdigest()
-    except OSError:
-        return ""
+    entries = {CACHED: ctx.build_dir / CACHED, **manager.cache_entries(ctx)}
+    return CacheToSave(entries, metadata_for(ctx, python, manager))

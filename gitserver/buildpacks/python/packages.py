@@ -1,4 +1,6 @@
-"""The app's requirements in `.heroku/python` (heroku-reference §6): the pip install step.
+"""pip's steps (heroku-reference §6): the pinned pip, then `pip install -r requirements.txt`.
+
+The pip package manager (managers/pip.py) calls these.
 
 Flags, output filters and message texts are the stack rules' `pip` section (rules.py); this
 module runs the steps in order: the pinned tools (tools.py), the 2015 checks of what
@@ -22,24 +24,28 @@ from gitserver.buildpacks.python.sitepackages import (
     site_packages,
 )
 from gitserver.buildpacks.python.tools import install_tools, plan_tools, version_matches
-from gitserver.buildpacks.python.types import ChosenPython, PackageManager
+from gitserver.buildpacks.python.types import ChosenPython
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 
 DECLARED = "requirements-declared.txt"
 
 
-def install_dependencies(ctx: BuildContext, python: ChosenPython, manager: PackageManager) -> None:
-    """Install pip (and setuptools), then the app's requirements, into `.heroku/python`."""
+def install_pip(ctx: BuildContext, python: ChosenPython) -> str:
+    """Install the pinned pip (and setuptools) into `.heroku/python`; the pip version in use."""
+    env_dir = ctx.build_dir / ENV_SUBDIR
+    plan = plan_tools(ctx, python)
+    install_tools(ctx, python, plan, env_dir)
+    return installed_version(env_dir, "pip") or plan.pip_version
+
+
+def install_requirements(ctx: BuildContext, requirements_file: Path, pip_version: str) -> None:
+    """`pip install -r requirements.txt` into `.heroku/python`, then make it relocatable."""
     rules = rules_of(ctx).pip
     messages = rules.messages
     env_dir = ctx.build_dir / ENV_SUBDIR
 
-    plan = plan_tools(ctx, python)
-    install_tools(ctx, python, plan, env_dir)
-    pip_version = installed_version(env_dir, "pip") or plan.pip_version
-
-    requirements = manager.requirements.read_bytes().decode("utf-8", "replace")
+    requirements = requirements_file.read_bytes().decode("utf-8", "replace")
     if rules.warn_listed:
         _warn_listed(ctx, requirements, rules)
     if rules.uninstall_stale:
@@ -57,7 +63,12 @@ def install_dependencies(ctx: BuildContext, python: ChosenPython, manager: Packa
     if rules.blank_line_after:
         ctx.out.line()
     if rules.keep_declared:
-        _keep_declared(manager.requirements.read_bytes(), env_dir / DECLARED)
+        _keep_declared(requirements_file.read_bytes(), env_dir / DECLARED)
+    record_environment(ctx, env_dir)
+
+
+def record_environment(ctx: BuildContext, env_dir: Path) -> None:
+    """After any installer: relocatable scripts, and what the environment holds in the report."""
     make_relocatable(env_dir)
     site = site_packages(env_dir)
     ctx.report.packages = installed_packages(site) if site else []

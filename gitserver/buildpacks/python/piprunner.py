@@ -19,6 +19,7 @@ def run_pip(ctx: BuildContext, env_dir: Path, args: Sequence[str]) -> int:
         rules.hide_lines,
         ignore_case=rules.hide_ignore_case,
         collapse_ellipsis=rules.collapse_ellipsis,
+        strip=rules.strip_patterns,
     )
     return run_streamed(
         ctx,
@@ -45,19 +46,31 @@ def pip_environment(ctx: BuildContext, env_dir: Path) -> dict[str, str]:
 
 
 class LineFilter:
-    """The buildpacks' `sed` filters over pip's output: hide some lines, tidy the rest."""
+    """The buildpacks' `sed` filters over pip's output: hide some lines, tidy the rest.
+
+    heroku-24 hides nothing and only removes the site-packages path from lines such as
+    `Requirement already satisfied: x in /…/.heroku/python/lib/python3.12/site-packages (1.0)`.
+    """
 
     def __init__(
-        self, hide: Iterable[str], *, ignore_case: bool = False, collapse_ellipsis: bool = False
+        self,
+        hide: Iterable[str],
+        *,
+        ignore_case: bool = False,
+        collapse_ellipsis: bool = False,
+        strip: Iterable[str] = (),
     ) -> None:
         flags = re.IGNORECASE if ignore_case else 0
         self._hide = [re.compile(re.escape(text), flags) for text in hide]
         self._collapse = collapse_ellipsis
+        self._strip = [re.compile(pattern) for pattern in strip]
 
     def keep(self, line: str) -> bool:
         return not any(p.search(line) for p in self._hide)
 
     def tidy(self, line: str) -> str:
+        for pattern in self._strip:
+            line = pattern.sub("", line)
         return re.sub(r"\.\.\.+", "...", line) if self._collapse else line
 
     def wrap(self, sink: Callable[[str], None]) -> Callable[[str], None]:

@@ -1,7 +1,8 @@
 """The Python buildpack's part of a stack profile, as frozen typed rules checked at load.
 
 A stack's JSON file (gitserver/pipeline/profiles/) holds, beside the stack's own keys, the
-sections this buildpack reads: `detect_files`, `detect_dirs`, `python`, `pip` and `django`.
+sections this buildpack reads: `detect_files`, `detect_dirs`, `python`, `pip`,
+`package_managers` and `django`.
 They are parsed into the dataclasses below by their type hints: a missing key, a key of the
 wrong type or a key no dataclass declares raises ProfileError naming the file and the key,
 when the rules load, never mid-build. Every default is a dataclass field default.
@@ -124,12 +125,33 @@ class PipRules:
     indent_stderr: bool
     hide_lines: tuple[str, ...]
     hide_ignore_case: bool
+    # Regular expressions removed from each line pip prints (heroku-24: the site-packages path).
+    strip_patterns: tuple[str, ...]
     collapse_ellipsis: bool
     blank_line_after: bool
     warn_listed: tuple[str, ...]
     uninstall_stale: bool
     keep_declared: bool
     messages: PipMessages
+
+
+# --- package managers -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManagerRules:
+    """One package manager besides pip (uv, Poetry, Pipenv): its pinned tool and its command.
+
+    `version` is pinned as the buildpack pins it (its requirements/<tool>.txt); the tool's wheel
+    is fetched into the tool wheels directory by the Makefile. The argument lists are the
+    buildpack's: `command` (shown in the step line), `outside_ci_args` (added, and shown, unless
+    the build is a CI run) and `extra_args` (run but not shown).
+    """
+
+    version: str
+    command: tuple[str, ...] = ()
+    outside_ci_args: tuple[str, ...] = ()
+    extra_args: tuple[str, ...] = ()
 
 
 # --- django -----------------------------------------------------------------------------------
@@ -174,6 +196,7 @@ class BuildpackRules:
     detect_dirs: tuple[str, ...]
     python: PythonRules
     pip: PipRules
+    package_managers: Mapping[str, ManagerRules]  # by name ("uv", "poetry", "pipenv")
     django: DjangoRules
 
 

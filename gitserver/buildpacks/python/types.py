@@ -7,15 +7,6 @@ from pathlib import Path
 
 
 @dataclass(frozen=True)
-class PackageManager:
-    """The app's package manager and the file it installs from."""
-
-    name: str  # "pip"
-    requirements: Path  # build_dir / "requirements.txt"
-    generated: bool = False  # cedar-14: written by the build for a setup.py-only app
-
-
-@dataclass(frozen=True)
 class HostInterpreter:
     """A Python interpreter found on this host (pyenv, uv, PATH or the registry)."""
 

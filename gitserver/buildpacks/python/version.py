@@ -7,7 +7,7 @@ versionfiles.py); this step reads the build directory, prints, finds the host in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from gitserver.buildpacks.python import runtimes, selection
 from gitserver.buildpacks.python.pyversions import major_of
@@ -28,22 +28,33 @@ from gitserver.output import printable
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 
+# A package manager's check of how the app named its Python (request, resolved major).
+RequestCheck = Callable[[BuildContext, VersionRequest, str], None]
 
-def choose_python(ctx: BuildContext) -> ChosenPython:
-    """Decide the build's Python, print what Heroku prints, and find the host interpreter."""
+
+def choose_python(ctx: BuildContext, check: RequestCheck | None = None) -> ChosenPython:
+    """Decide the build's Python, print what Heroku prints, and find the host interpreter.
+
+    heroku-24: `check` (the package manager's) runs once the version is resolved, before any
+    warning about it, where the buildpack checks the version file a package manager needs.
+    """
     rules = rules_of(ctx).python
     if isinstance(rules, RuntimeCatalogRules):
         return _choose_runtime(ctx, rules)
-    return _choose_version(ctx, rules)
+    return _choose_version(ctx, rules, check)
 
 
-def _choose_version(ctx: BuildContext, pp: VersionFileRules) -> ChosenPython:
+def _choose_version(
+    ctx: BuildContext, pp: VersionFileRules, check: RequestCheck | None
+) -> ChosenPython:
     record = ctx.report.python
     request = request_python_version(ctx.build_dir, ctx.request.sticky_runtime, pp)
     record.requested, record.source = request.requested, request.source
     ctx.out.step(version_line(request))
     resolved = resolve_python_version(request, pp)
     record.resolved = resolved.version
+    if check is not None:
+        check(ctx, request, major_of(resolved.version))
     record.runtime_name = f"python-{resolved.version}"
     interpreters = runtimes.list_runtimes(ctx.request.settings)
     interp = selection.find_interpreter(interpreters, resolved.version)
