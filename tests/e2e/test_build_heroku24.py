@@ -105,6 +105,12 @@ def test_first_build_cached_rebuild_requirements_and_runtime_change(
         "-----> Installing pip 26.2.1 and setuptools 70.3.0",
         "-----> Installing dependencies using 'pip install -r requirements.txt'",
         LINKS,
+        # As Heroku shows them: without " in <build>/.heroku/python/lib/python3.12/site-packages".
+        "       Requirement already satisfied: alpha (from -r requirements.txt (line 1)) (1.0)",
+        "       Requirement already satisfied: hello-world"
+        " (from -r requirements.txt (line 2)) (1.0)",
+        "       Requirement already satisfied: greet>=2"
+        " (from hello-world->-r requirements.txt (line 2)) (2.0)",
         "-----> Saving cache",
         *launched("cycle", 2),
     ]

@@ -117,7 +117,7 @@ def isolated_env(tmp: Path, **extra: str) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PIP_", "GIT_", "CEDARBOX_")) and k != "PYTHONDONTWRITEBYTECODE"
+        if not k.startswith(("PIP_", "UV_", "GIT_", "CEDARBOX_")) and k != "PYTHONDONTWRITEBYTECODE"
     }
     home = tmp / "home"
     home.mkdir(parents=True, exist_ok=True)

@@ -48,3 +48,42 @@ def test_a_hook_with_a_missing_interpreter_fails_with_a_message(tmp_path: Path) 
     assert info.value.body[0] == (
         "The bin/post_compile script could not be started: No such file or directory."
     )
+
+
+PRINT_ENV = "#!/bin/sh\nenv | sort\n"
+
+
+def _hook_env(ctx_lines: list[str]) -> dict[str, str]:
+    pairs = (line.strip().split("=", 1) for line in ctx_lines[1:] if "=" in line)
+    return {k: v for k, v in pairs}
+
+
+def test_hooks_see_config_vars_and_the_buildpacks_variables(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, files={"bin/pre_compile": PRINT_ENV})
+    (ctx.request.env_dir / "SOME_APP_CONFIG_VAR").write_text("1\n")
+    (ctx.request.env_dir / "LD_PRELOAD").write_text("/tmp/evil.so")  # never taken from config
+    (ctx.request.env_dir / "PATH").write_text("/nowhere")
+    run_hook(ctx, "pre_compile")
+    env = _hook_env(ctx.out.transcript)
+    python = ctx.build_dir / ".heroku" / "python"
+    assert env["SOME_APP_CONFIG_VAR"] == "1"
+    assert "LD_PRELOAD" not in env
+    assert env["PATH"].split(":")[0] == str(python / "bin")
+    assert "/nowhere" not in env["PATH"]
+    assert env["BUILD_DIR"] == str(ctx.build_dir)
+    assert env["ENV_DIR"] == str(ctx.request.env_dir)
+    assert env["CACHE_DIR"] == str(ctx.scratch / "cache")  # the build's own copy
+    assert (env["STACK"], env["SOURCE_VERSION"]) == ("heroku-24", "0" * 40)
+    assert (env["LANG"], env["PYTHONUNBUFFERED"]) == ("en_US.UTF-8", "1")
+    assert env["C_INCLUDE_PATH"] == env["CPLUS_INCLUDE_PATH"] == str(python / "include")
+    assert env["LIBRARY_PATH"] == env["LD_LIBRARY_PATH"] == str(python / "lib")
+    assert env["PKG_CONFIG_PATH"] == str(python / "lib" / "pkg-config")
+
+
+def test_cedar_14_hooks_see_config_vars_only(tmp_path: Path) -> None:
+    ctx = make_context(tmp_path, stack="cedar-14", files={"bin/pre_compile": PRINT_ENV})
+    (ctx.request.env_dir / "SOME_APP_CONFIG_VAR").write_text("x")
+    run_hook(ctx, "pre_compile")
+    env = _hook_env(ctx.out.transcript)
+    assert env["SOME_APP_CONFIG_VAR"] == "x"
+    assert "CACHE_DIR" not in env and "PYTHONUNBUFFERED" not in env

@@ -81,6 +81,7 @@ def _regular_file(root: Path, name: str) -> Path:
     """The package manager's file, checked to be a regular file inside the app (never followed)."""
     path = root / name
     code = "REQUIREMENTS_NOT_A_FILE" if name == REQUIREMENTS else "LOCKFILE_NOT_A_FILE"
+    tool = MANAGERS[name].display_name
     if path.is_symlink():
         target = os.readlink(path)
         resolved = (root / target).resolve() if not os.path.isabs(target) else Path(target)
@@ -92,7 +93,7 @@ def _regular_file(root: Path, name: str) -> Path:
             [
                 f"'{name}' is a symbolic link to '{printable(target, 100)}' ({where} the app).",
                 "For safety the build never follows it. Replace the link with a regular",
-                "file containing your app's dependencies, and commit it.",
+                "file containing your app's requirements, and commit it.",
             ],
             legacy_lines=[
                 f"{name} is a symbolic link; the build does not follow it.",
@@ -105,7 +106,7 @@ def _regular_file(root: Path, name: str) -> Path:
             f"The {name} file is not a regular file.",
             [
                 f"'{name}' in the root of your app is a directory (or another",
-                "kind of non-file), so it cannot be read. Rename or remove it, and add a",
+                f"kind of non-file), so {tool} cannot read it. Rename or remove it, and add a",
                 f"regular '{name}' file listing your app's dependencies.",
             ],
             legacy_lines=[
