@@ -19,7 +19,7 @@ TEST_ENV := CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEE
 
 .PHONY: install test-deps serve unit lint test bench clean
 
-install: $(VENV)/.installed $(TOOL_WHEELS)/.fetched
+install: $(VENV)/.installed $(TOOL_WHEELS)/.fetched $(TOOL_WHEELS)/.fetched-pm
 
 test-deps: install $(APP_WHEELS)/.fetched
 
@@ -36,6 +36,22 @@ $(TOOL_WHEELS)/.fetched: Makefile $(VENV)/.installed
 	mkdir -p $(TOOL_WHEELS)
 	for spec in $(TOOLS); do \
 	  $(BIN)/pip download --quiet --no-deps --only-binary=:all: -d $(TOOL_WHEELS) $$spec || exit 1; \
+	done
+	touch $@
+
+# Poetry and Pipenv (heroku-24's pins) with every dependency, for each Python the stack
+# supports: builds install them offline into a tool environment of their own. Some
+# dependencies are compiled (msgpack, rapidfuzz, cryptography), so each Python gets its own.
+PM_TOOLS := poetry==2.4.1 pipenv==2026.7.1
+PM_PYTHONS := 3.10 3.11 3.12 3.13 3.14
+PM_PLATFORMS := manylinux1_x86_64 manylinux2010_x86_64 manylinux2014_x86_64 \
+  manylinux_2_17_x86_64 manylinux_2_27_x86_64 manylinux_2_28_x86_64 manylinux_2_34_x86_64
+
+$(TOOL_WHEELS)/.fetched-pm: Makefile $(VENV)/.installed
+	mkdir -p $(TOOL_WHEELS)
+	for py in $(PM_PYTHONS); do \
+	  $(BIN)/pip download --quiet --only-binary=:all: --python-version $$py --implementation cp \
+	    $(addprefix --platform ,$(PM_PLATFORMS)) -d $(TOOL_WHEELS) $(PM_TOOLS) || exit 1; \
 	done
 	touch $@
 

@@ -59,21 +59,13 @@ def test_setup_py_alone_is_sunset_on_heroku_24(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "tool"),
-    [
-        ("Pipfile.lock", "Pipenv"),
-        ("poetry.lock", "Poetry"),
-    ],
+    ("name", "manager"), [("Pipfile.lock", "pipenv"), ("poetry.lock", "poetry")]
 )
-def test_other_package_managers_are_not_supported_yet(tmp_path: Path, name: str, tool: str) -> None:
+def test_poetry_and_pipenv_locks(tmp_path: Path, name: str, manager: str) -> None:
     ctx = make_ctx(tmp_path, files={name: ""})
-    with pytest.raises(BuildError) as info:
-        check_package_manager(ctx)
-    err = info.value
-    assert err.code == "PACKAGE_MANAGER_UNSUPPORTED"
-    assert tool in err.summary and name in err.summary
-    body = " ".join(err.body)
-    assert "later" in body and "requirements.txt" in body
+    found = check_package_manager(ctx)
+    assert found.name == manager
+    assert found.file == ctx.build_dir / name
 
 
 def test_uv_lock_is_uv(tmp_path: Path) -> None:

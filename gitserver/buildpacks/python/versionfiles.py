@@ -205,7 +205,11 @@ def parse_python_version_file(text: str, default_major: str) -> str:
 
 
 def parse_pipfile_lock(text: str, default_major: str) -> str | None:
-    """The version in Pipfile.lock's `_meta.requires` (python_full_version, else python_version)."""
+    """The version in Pipfile.lock's `_meta.requires` (python_full_version, else python_version).
+
+    The buildpack's errors (lib/python_version.sh): invalid JSON, and a version that is neither
+    a major nor an exact patch release. Both fields are optional: no version is None.
+    """
     try:
         data = json.loads(text)
     except ValueError as exc:
@@ -213,11 +217,16 @@ def parse_pipfile_lock(text: str, default_major: str) -> str | None:
             "PIPFILE_LOCK_INVALID",
             "Can't parse Pipfile.lock.",
             [
-                f"Your Pipfile.lock isn't valid JSON ({exc}).",
-                "Run 'pipenv lock' to regenerate it, commit it and push again.",
+                "A Pipfile.lock file was found, however, it couldn't be parsed:",
+                printable(str(exc), SHOWN_CHARS),
+                "",
+                "This is likely due to it not being valid JSON.",
+                "",
+                "Run 'pipenv lock' to regenerate/fix the lockfile.",
             ],
         ) from None
-    requires = data.get("_meta", {}).get("requires", {}) if isinstance(data, dict) else {}
+    meta = data.get("_meta") if isinstance(data, dict) else None
+    requires = meta.get("requires") if isinstance(meta, dict) else None
     if not isinstance(requires, dict):
         return None
     version = requires.get("python_full_version") or requires.get("python_version")
@@ -229,11 +238,28 @@ def parse_pipfile_lock(text: str, default_major: str) -> str | None:
         "PYTHON_VERSION_INVALID",
         "Invalid Python version in Pipfile.lock.",
         [
-            "The python_full_version / python_version field of your Pipfile.lock isn't a",
-            f"Python version: {str(version)[:100]}",
+            "The Python version specified in your Pipfile.lock file by the",
+            "'python_version' or 'python_full_version' fields isn't valid.",
             "",
-            f"Set python_version in your Pipfile to a major version such as {default_major},",
-            "run 'pipenv lock' to regenerate Pipfile.lock, commit both and push again.",
+            "The following version was found:",
+            printable(str(version), SHOWN_CHARS),
+            "",
+            "However, the Python version must be specified as either:",
+            f"1. The major version only, for example: {default_major} (recommended)",
+            f"2. An exact patch version, for example: {default_major}.999",
+            "",
+            "Wildcards aren't supported.",
+            "",
+            "Please update your Pipfile to use a valid Python version and",
+            "then run 'pipenv lock' to regenerate Pipfile.lock.",
+            "",
+            "We strongly recommend that you don't specify the Python patch",
+            "version number, since it will pin your app to an exact Python",
+            "version and so stop your app from receiving security updates",
+            "each time it builds.",
+            "",
+            "For more information, see:",
+            "https://pipenv.pypa.io/en/stable/specifiers.html#specifying-versions-of-python",
         ],
     )
 

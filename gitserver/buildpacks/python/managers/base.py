@@ -65,7 +65,6 @@ class Manager:
     name: ClassVar[str] = ""  # as the buildpack's build data names it: "pip", "uv", …
     display_name: ClassVar[str] = ""  # as messages name it: "pip", "uv", "Poetry", "Pipenv"
     lockfile: ClassVar[str] = ""  # the file that selects it
-    supported: ClassVar[bool] = True  # False: recognised, refused with "not supported yet"
 
     file: Path  # build_dir / lockfile
     generated: bool = False  # cedar-14: requirements.txt written for a setup.py-only app

@@ -18,7 +18,6 @@ from gitserver.buildpacks.python.managers.base import Manager
 from gitserver.buildpacks.python.managers.pip import Pip
 from gitserver.buildpacks.python.managers.pipenv import Pipenv
 from gitserver.buildpacks.python.managers.poetry import Poetry
-from gitserver.buildpacks.python.managers.unsupported import NotSupportedYet
 from gitserver.buildpacks.python.managers.uv import Uv
 from gitserver.buildpacks.python.rules import rules_of
 from gitserver.output import printable
@@ -47,10 +46,7 @@ def find_manager(ctx: BuildContext) -> Manager:
     if len(found) > 1:
         raise _multiple_found([MANAGERS[name] for name in found])
     kind = MANAGERS[found[0]]
-    manager = kind(_regular_file(root, kind.lockfile))
-    if isinstance(manager, NotSupportedYet):
-        raise manager.refusal()
-    return manager
+    return kind(_regular_file(root, kind.lockfile))
 
 
 def _find_legacy(root: Path, generate: bool) -> Manager:
