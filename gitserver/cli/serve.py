@@ -101,6 +101,8 @@ def api_key_from(args: argparse.Namespace) -> str | None:
             hint="Write the key alone into the file, e.g. `openssl rand -hex 32 > FILE`.",
         )
     return key
+
+
 def _serve_ephemeral(args: argparse.Namespace, settings: Settings) -> int:
     """Serve from a temporary data directory, removed with everything in it on exit."""
     from gitserver.serve import serve
