@@ -52,6 +52,11 @@ def serve(settings: Settings) -> None:
                 _start_apps(running, platform, routes, front.url)
                 started = True
                 print(f"cedarbox listening on {front.url}", flush=True)
+                print(
+                    f"also over TLS: {front.https_url} (CA: {front.tls.ca.cert_path}; "
+                    "`cedarbox tls:trust` says how to trust it)",
+                    flush=True,
+                )
                 print(f"data directory: {settings.data_dir}", flush=True)
                 front.serve_forever(poll_interval=0.2)
             except KeyboardInterrupt:

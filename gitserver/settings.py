@@ -80,6 +80,8 @@ class Settings:
     postgres: str = "auto"
     # The buildpacks a build detects with, in order, as `module:Class` names.
     buildpacks: str = "gitserver.buildpacks.python.buildpack:PythonBuildpack"
+    # A connection must send its first byte, and a TLS client finish its handshake, within this.
+    tls_handshake_timeout: float = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
