@@ -263,7 +263,12 @@ class Platform:
         return f"https://{name}.localhost:{hostport.rpartition(':')[2]}/"
 
     def base_url(self) -> str:
-        return self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        """The server's URL: its own setting in the server and its hooks; in the CLI, the
+        running server's, else the configured host and port."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        server = running_server(self.data.server_record)
+        return server.url if server else f"http://{self.settings.host}:{self.settings.port}"
 
 
 def _check_stack(stack: str) -> str:
