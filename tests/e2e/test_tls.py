@@ -18,9 +18,13 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from gitserver.postgres import cluster_available
+from tests.e2e.test_addons_postgres import DJANGO_PG_APP, config, pg_server  # noqa: F401
+from tests.e2e.test_addons_postgres import SETTINGS as PG_SETTINGS
+from tests.e2e.test_runner import get
 from tests.support.apps import NOOP
 from tests.support.gitutil import check, git, make_repo, write_files
-from tests.support.server import Server, noop_build_env, start_server
+from tests.support.server import APP_WHEELS, Server, noop_build_env, start_server
 
 
 @pytest.fixture(scope="module")
@@ -247,3 +251,85 @@ def test_bad_connections_are_closed_with_a_log_line_and_others_go_on(tls_server:
         wait_for_log(server, f"TLS: refused a handshake for {name!r}")
     with tls_connect(server, "localhost", cafile=ca) as sock:
         assert request(sock, f"localhost:{port}").startswith(b"HTTP/1.1 200")
+
+
+DJANGO_TLS_SETTINGS = (
+    PG_SETTINGS
+    + """
+# As Heroku's getting-started app: HTTPS only on a dyno, trusting the router's header.
+MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+SECURE_SSL_REDIRECT = "DYNO" in os.environ
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# What dj-database-url's ssl_require=True sets.
+DATABASES["default"]["OPTIONS"] = {"sslmode": "require"}
+"""
+)
+DJANGO_TLS_APP = {
+    **DJANGO_PG_APP,
+    "mysite/settings.py": DJANGO_TLS_SETTINGS,
+    "mysite/urls.py": """\
+from django.db import connection
+from django.http import HttpResponse
+from django.urls import path
+from notes.models import Note
+
+def index(request):
+    if "write" in request.GET:
+        Note.objects.create(text=request.GET["write"])
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        ssl = cursor.fetchone()[0]
+    rows = ",".join(n.text for n in Note.objects.order_by("id"))
+    port = request.META.get("HTTP_X_FORWARDED_PORT")
+    return HttpResponse(f"{request.scheme} {port} ssl={ssl} {rows}")
+
+urlpatterns = [path("", index)]
+""",
+}
+
+
+@pytest.mark.skipif(not cluster_available(), reason="PostgreSQL's initdb/pg_ctl are not installed")
+@pytest.mark.skipif(not (APP_WHEELS / ".fetched").exists(), reason="run `make test-deps` first")
+def test_django_that_requires_https_and_ssl_to_postgres_deploys_and_serves(
+    pg_server: Server,  # noqa: F811 (the fixture imported above)
+    tmp_path: Path,
+) -> None:
+    server = pg_server
+    port = port_of(server)
+    env = trusting(server)
+    repo = make_repo(tmp_path / "src", env, DJANGO_TLS_APP)
+    pushed = check(git(repo, env, "push", f"{https(server)}/djtls.git", "main"))
+    text = "\n".join(pushed.remote_lines())
+    # The release phase migrated over SSL (sslmode=require fails on a server without it).
+    assert "Applying notes.0001_initial... OK" in text
+    assert f"https://djtls.localhost:{port}/ deployed to cedarbox" in text
+    assert "Verifying deploy... done." in text
+    assert urlsplit(config(server, "djtls")["DATABASE_URL"]).query == ""  # a normal URL
+
+    # Plain HTTP on the port: Django redirects to https on the same host and port.
+    status, _, response = get(server, "djtls", "/?write=lost")
+    assert status == 301
+    assert response.getheader("Location") == f"https://djtls.localhost:{port}/?write=lost"
+
+    # HTTPS on the same port, from curl trusting only the CA (no --resolve: curl resolves
+    # *.localhost itself) and from Python.
+    curl = subprocess.run(
+        [
+            "curl",
+            "-sS",
+            "--cacert",
+            str(ca_file(server)),
+            f"https://djtls.localhost:{port}/?write=hi",
+        ],
+        capture_output=True,
+        text=True,
+        env={**server.env, "CURL_CA_BUNDLE": ""},
+    )
+    assert (curl.returncode, curl.stdout) == (0, f"https {port} ssl=True hi"), curl.stderr
+    with tls_connect(server, "djtls.localhost", cafile=ca_file(server)) as sock:
+        response_bytes = request(sock, f"djtls.localhost:{port}")
+    assert response_bytes.startswith(b"HTTP/1.1 200")
+    assert response_bytes.endswith(f"https {port} ssl=True hi".encode())
+    log = (server.data_dir / "logs" / "djtls.log").read_text()
+    assert "status=301" in log and "protocol=http\n" in log
+    assert "status=200" in log and "protocol=https\n" in log
