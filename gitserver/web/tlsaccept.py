@@ -72,6 +72,9 @@ class TlsAcceptor:
                 return None
             sock.settimeout(None)
             return sock
+        # TLS writes more, smaller segments (session tickets right after the handshake, then the
+        # response): with Nagle on, a response waits for the client's delayed ACK (40 ms).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         context = self._context(DEFAULT_NAME)
         tls = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         try:

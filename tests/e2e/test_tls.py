@@ -193,7 +193,9 @@ def test_certificates_are_per_name_and_really_verified(tls_server: Server, tmp_p
     # Python sends no SNI for an IP address; it checks the certificate's IP entries then.
     for name in ("127.0.0.1", "localhost", "named.localhost"):
         with tls_connect(server, name, cafile=ca) as sock:
-            sans = [value for _, value in sock.getpeercert()["subjectAltName"]]
+            cert = sock.getpeercert()
+            assert cert is not None
+            sans = [str(entry[1]) for entry in cert["subjectAltName"]]
             assert sans == (
                 ["named.localhost"]
                 if name == "named.localhost"
