@@ -13,6 +13,7 @@ import datetime
 import logging
 import socket
 import ssl
+import string
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler
@@ -33,8 +34,13 @@ def is_tls(handler: BaseHTTPRequestHandler) -> bool:
 
 
 def looks_like_http(first: int) -> bool:
-    """An HTTP/1 request line starts with a method: uppercase ASCII letters (pure)."""
-    return ord("A") <= first <= ord("Z")
+    """Whether a byte can start an HTTP/1 request: a method's token character, or the empty
+    line a client may send before the request line (pure). Anything else is not HTTP; the
+    request handler answers malformed HTTP itself (400, 501)."""
+    return chr(first) in _HTTP_FIRST
+
+
+_HTTP_FIRST = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~\r\n")
 
 
 class TlsAcceptor:
