@@ -115,7 +115,7 @@ class TlsAcceptor:
         name = served_name(server_name)
         if name is not None and name != DEFAULT_NAME:
             app = name.removesuffix(".localhost")
-            if name not in self._contexts and not self.serves_app(app):
+            if name not in self._contexts and not self._serves(app):
                 name = None
         if name is None:
             logger.warning(
@@ -125,6 +125,13 @@ class TlsAcceptor:
         if name != DEFAULT_NAME:
             sock.context = self._context(name)
         return None
+
+    def _serves(self, app: str) -> bool:
+        try:
+            return self.serves_app(app)
+        except Exception:  # the state cannot be read: refuse the name, keep the server up
+            logger.exception("TLS: could not tell whether app %r exists", app)
+            return False
 
     def _due(self, name: str) -> bool:
         entry = self._contexts.get(name)
