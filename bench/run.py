@@ -37,6 +37,7 @@ from bench import (
     output_flood,
     pip_step,
     receive,
+    tls,
     uv_redeploy,
     warm_redeploy,
 )
@@ -52,6 +53,7 @@ BENCHMARKS: list[Benchmark] = [
     uv_redeploy.BENCHMARK,
     output_flood.BENCHMARK,
     ephemeral.BENCHMARK,
+    tls.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

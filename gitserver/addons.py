@@ -242,7 +242,7 @@ def stop_managed(ctx: AddonContext) -> bool:
 
 
 def managed_cluster(ctx: AddonContext) -> ManagedCluster:
-    return _postgres().ManagedCluster(ctx.data.root / "postgres")
+    return _postgres().ManagedCluster(ctx.data.root / "postgres", tls=ctx.data.tls)
 
 
 def announce(out: Output, provisioned: list[Provisioned], *, legacy: bool) -> None:

@@ -60,6 +60,11 @@ class DataDir:
         """Written by a running `cedarbox serve`: its URL and pid (removed when it stops)."""
         return self.root / "server.json"
 
+    @property
+    def tls(self) -> Path:
+        """The local CA (`ca.pem`, `ca-key.pem`) and the leaf certificates it issued."""
+        return self.root / "tls"
+
     def work(self) -> Path:
         """Scratch space for builds, on the same filesystem as the cache so renames are free."""
         return self.root / "work"

@@ -120,3 +120,9 @@ class AddonFailed(PushRefused):
 class AddonNotFound(CedarboxError):
     code = "NO_SUCH_ADDON"
     http_status = 404
+
+
+class CertificateError(CedarboxError):
+    """The local CA or a certificate it issued cannot be made or read (gitserver/tls.py)."""
+
+    code = "TLS_CERTIFICATE"

@@ -264,13 +264,18 @@ class Platform:
         return f"{self.base_url()}/{name}.git"
 
     def web_url(self, name: str) -> str:
-        """`http://<app>.localhost:<port>/`: the router of the server (heroku's app URL)."""
-        base = self.base_url()
-        scheme, _, hostport = base.partition("://")
-        return f"{scheme}://{name}.localhost:{hostport.rpartition(':')[2]}/"
+        """`https://<app>.localhost:<port>/`: the router of the server (heroku's app URL); the
+        server's port speaks TLS too, with a certificate from the data directory's CA."""
+        hostport = self.base_url().partition("://")[2]
+        return f"https://{name}.localhost:{hostport.rpartition(':')[2]}/"
 
     def base_url(self) -> str:
-        return self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+        """The server's URL: its own setting in the server and its hooks; in the CLI, the
+        running server's, else the configured host and port."""
+        if self.settings.public_url:
+            return self.settings.public_url
+        server = running_server(self.data.server_record)
+        return server.url if server else f"http://{self.settings.host}:{self.settings.port}"
 
 
 def _check_stack(stack: str) -> str:

@@ -5,7 +5,10 @@ Two places can serve databases: an external server reached with an admin URL
 `DATA_DIR/postgres` with the host's `initdb`/`pg_ctl` (Debian's PostgreSQL packages). The
 managed cluster listens on 127.0.0.1 on a port chosen once at initdb (so DATABASE_URLs stay
 valid), runs as the `postgres` user when cedarbox runs as root (PostgreSQL refuses root), is
-started on demand by whoever needs it and stopped with `cedarbox serve`.
+started on demand by whoever needs it and stopped with `cedarbox serve`. It runs with
+`ssl = on` and a server certificate from the data directory's CA (gitserver/tls.py), put into
+PGDATA at every start (so a renewed one is used), as Heroku Postgres requires SSL and apps ask
+for it (`sslmode=require`).
 
 Admin work uses psycopg (a pure Python driver with its own libpq wheel): typed errors and
 server-side quoting of identifiers and passwords, no shell or psql output to parse.
@@ -32,8 +35,9 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 
-from gitserver.datadir import PRIVATE_DIR, private_file, write_private
+from gitserver.datadir import PRIVATE_DIR, DataDir, private_file, write_private
 from gitserver.errors import AddonFailed
+from gitserver.tls import DEFAULT_NAME, LocalCA
 
 SUPERUSER = "postgres"
 PG_BIN_DIRS = tuple(f"/usr/lib/postgresql/{v}/bin" for v in (17, 16, 15, 14, 13))
@@ -179,6 +183,8 @@ class ManagedCluster:
     """The cluster in DATA_DIR/postgres: `cluster.json` (port, superuser password) + PGDATA."""
 
     root: Path  # DATA_DIR/postgres, owned by cedarbox's user
+    # The CA's directory; by default the data directory's (DATA_DIR/tls).
+    tls: Path | None = None
 
     @property
     def record(self) -> Path:
@@ -299,9 +305,37 @@ class ManagedCluster:
                 f"Cannot start {self.describe()}: port {port} on 127.0.0.1 is in use.",
                 hint="Stop whatever listens there; the add-ons' DATABASE_URLs name this port.",
             )
+        self._install_certificate(pgdata)
         self._pg(
-            "pg_ctl", "start", "-D", str(pgdata), "-l", str(pgdata / "server.log"), "-w", "-t", "60"
+            "pg_ctl",
+            "start",
+            "-D",
+            str(pgdata),
+            "-l",
+            str(pgdata / "server.log"),
+            "-o",
+            "-c ssl=on",  # server.crt and server.key in PGDATA are PostgreSQL's defaults
+            "-w",
+            "-t",
+            "60",
         )
+
+    def _install_certificate(self, pgdata: Path) -> None:
+        """The CA's leaf for localhost/127.0.0.1 as PGDATA/server.crt and server.key (0600,
+        owned by the user the cluster runs as: PostgreSQL refuses a key others can read)."""
+        ca = LocalCA.open(self.tls or DataDir(self.root.parent).tls)
+        leaf = ca.leaf(DEFAULT_NAME)
+        owner = _postgres_user() if os.geteuid() == 0 else None
+        for source, name in ((leaf.cert, "server.crt"), (leaf.key, "server.key")):
+            target = pgdata / name
+            tmp = pgdata / f".{name}.tmp"
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(source.read_bytes())
+            if owner is not None:
+                os.chown(tmp, owner.pw_uid, owner.pw_gid)
+            tmp.replace(target)
 
     def _pg(self, tool: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         binary = pg_tool(tool)

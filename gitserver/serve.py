@@ -75,6 +75,11 @@ def serve(settings: Settings, announce: Callable[[CedarboxServer], None] | None 
 
 def _announce(front: CedarboxServer) -> None:
     print(f"cedarbox listening on {front.url}", flush=True)
+    print(
+        f"also over TLS: {front.https_url} (CA: {front.tls.ca.cert_path}; "
+        "`cedarbox tls:trust` says how to trust it)",
+        flush=True,
+    )
     print(f"data directory: {front.settings.data_dir}", flush=True)
 
 

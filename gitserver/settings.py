@@ -98,6 +98,8 @@ class Settings:
     build_output_max_bytes: int = 10 * 1024 * 1024
     # A build cache larger than this is not saved (the next build starts without it).
     cache_max_bytes: int = 1024 * 1024 * 1024
+    # A connection must send its first byte, and a TLS client finish its handshake, within this.
+    tls_handshake_timeout: float = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

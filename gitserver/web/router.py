@@ -26,6 +26,7 @@ from gitserver.errors import InvalidAppName
 from gitserver.runner.routes import Route, Routes, RouteTable
 from gitserver.web.chunked import iter_chunked, iter_sized
 from gitserver.web.framing import valid_request_id
+from gitserver.web.tlsaccept import is_tls
 
 _APP_HOST = re.compile(r"^(?P<app>[^.:]+)\.localhost\.?(?::\d+)?$", re.IGNORECASE)
 # Hop-by-hop headers (RFC 9110 §7.6.1) are the connection's, never forwarded.
@@ -69,8 +70,10 @@ def forwarded_headers(
     server_port: int,
     request_id: str,
     received_ms: int,
+    proto: str = "http",
 ) -> list[tuple[str, str]]:
-    """The request's end-to-end headers plus the router's own (pure)."""
+    """The request's end-to-end headers plus the router's own (pure); `proto` is how the
+    request reached the router, `http` or `https`."""
     connection_tokens = {
         token.strip().lower()
         for name, value in headers
@@ -90,7 +93,7 @@ def forwarded_headers(
     return [
         *kept,
         ("X-Forwarded-For", chain),
-        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Proto", proto),
         ("X-Forwarded-Port", str(server_port)),
         ("X-Request-Id", request_id),
         ("X-Request-Start", str(received_ms)),
@@ -111,6 +114,7 @@ class RouterLine:
     status: int = 0
     bytes: int = 0
     code: str = ""
+    protocol: str = "http"
 
     def text(self) -> str:
         """Heroku's router log line, e.g. `at=info method=GET path="/" … protocol=http`."""
@@ -121,7 +125,7 @@ class RouterLine:
             f'{head}method={self.method} path="{self.path}" host={self.host} '
             f'request_id={self.request_id} fwd="{self.fwd}" dyno={self.dyno} '
             f"connect={self.connect_ms}ms service={self.service_ms}ms status={self.status} "
-            f"bytes={self.bytes} protocol=http"
+            f"bytes={self.bytes} protocol={self.protocol}"
         )
 
 
@@ -167,6 +171,7 @@ class Router:
             # A client's id reaches the dyno and the log only if it is Heroku's shape.
             request_id=valid_request_id(handler.headers.get("X-Request-Id")) or str(uuid.uuid4()),
             fwd=handler.client_address[0],
+            protocol="https" if is_tls(handler) else "http",
         )
         log = AppLog(self.data.log(app)) if app_exists else None
         try:
@@ -202,6 +207,7 @@ class Router:
             server_port=self.server_port,
             request_id=line.request_id,
             received_ms=int(received * 1000),
+            proto=line.protocol,
         )
         # A request without a body can be sent again if a dyno being replaced drops it.
         replayable = handler.command in ("GET", "HEAD", "OPTIONS") and not _has_body(handler)

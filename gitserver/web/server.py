@@ -25,6 +25,7 @@ from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, RequestTo
 from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
 from gitserver.settings import Settings
+from gitserver.tls import LocalCA
 from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.framing import BadFraming, check_framing
@@ -37,6 +38,7 @@ from gitserver.web.limits import (
 from gitserver.web.pktline import error_advertisement
 from gitserver.web.router import Router, app_from_host
 from gitserver.web.routes import GitRoute, route_git
+from gitserver.web.tlsaccept import TlsAcceptor
 
 # Bodies the front end never uses (API, info/refs, errors) are read and dropped up to this size;
 # a larger one is refused with 413 without reading it.
@@ -54,6 +56,7 @@ class CedarboxServer(ThreadingHTTPServer):
     """One thread per connection; pushes run in their own git processes.
 
     Binds at construction: with port 0 the real port (and so `url`) is known from then on.
+    The port speaks plain HTTP and TLS (gitserver/web/tlsaccept.py): `url` and `https_url`.
     """
 
     daemon_threads = True
@@ -70,6 +73,11 @@ class CedarboxServer(ThreadingHTTPServer):
             timeout=self.settings.router_timeout,
         )
         self.gate = ConnectionGate(self.settings.max_connections)
+        self.tls = TlsAcceptor(
+            LocalCA.open(DataDir(settings.data_dir).tls),
+            serves_app=self._serves_app,
+            timeout=self.settings.tls_handshake_timeout,
+        )
 
     def process_request(self, request: Any, client_address: Any) -> None:
         """Over the cap of open connections: a 503 at once, from the accepting thread."""
@@ -92,6 +100,32 @@ class CedarboxServer(ThreadingHTTPServer):
     @property
     def url(self) -> str:
         return self.settings.public_url
+
+    @property
+    def https_url(self) -> str:
+        """The same port over TLS, with a certificate from the data directory's CA."""
+        return self.settings.public_url.replace("http://", "https://", 1)
+
+    def finish_request(
+        self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any
+    ) -> None:
+        """In the connection's own thread: TLS or plain HTTP, then the request handler."""
+        assert isinstance(request, socket.socket)  # a TCP server's requests are sockets
+        conn = self.tls.accept(request, peer=str(client_address[0]))
+        if conn is None:
+            return
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            if conn is not request:
+                self.tls.close(conn)
+
+    def _serves_app(self, app: str) -> bool:
+        platform = Platform.open(self.settings)
+        try:
+            return platform.store.find_app(app) is not None
+        finally:
+            platform.close()
 
 
 class RequestHandler(BaseHTTPRequestHandler):

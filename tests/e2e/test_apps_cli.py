@@ -43,7 +43,7 @@ def test_create_list_info_destroy(cli: Cli, tmp_path: Path) -> None:
 
     info = json.loads(cli("apps:info", "-a", "shop", "--json").stdout)
     assert info["git_url"] == "http://127.0.0.1:5000/shop.git"
-    assert info["web_url"] == "http://shop.localhost:5000/"
+    assert info["web_url"] == "https://shop.localhost:5000/"
     assert info["release"] is None
     assert Path(info["repository"], "hooks", "pre-receive").is_file()
 

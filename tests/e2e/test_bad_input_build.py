@@ -399,7 +399,7 @@ def test_cedar_crlf_runtime_txt_is_accepted(cedar: Deployed) -> None:
         "",
         "-----> Compressing... done, <SIZE>",
         f"-----> Launching... done, v{before.next_release}",
-        "       http://bad-cedar.localhost:<PORT>/ deployed to cedarbox",
+        "       https://bad-cedar.localhost:<PORT>/ deployed to cedarbox",
     ]
     report = json.loads(cedar.server.cli("builds:info", "-a", cedar.name).stdout)
     assert (report["python"]["requested"], report["python"]["source"]) == (

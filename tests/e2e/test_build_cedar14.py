@@ -30,7 +30,7 @@ def tail(app: str, version: int, types: str = "(none)") -> list[str]:
         "",
         "-----> Compressing... done, <SIZE>",
         "-----> Launching... done, v" + str(version),
-        f"       http://{app}.localhost:<PORT>/ deployed to cedarbox",
+        f"       https://{app}.localhost:<PORT>/ deployed to cedarbox",
     ]
 
 

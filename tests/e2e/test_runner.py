@@ -229,7 +229,7 @@ def test_flask_push_config_rollback_scale_and_run(fast_server: Server, tmp_path:
     pushed = check(push(repo, server, "flasky"))
     lines = lines_of(pushed)
     assert lines[-3:] == [
-        f"       http://flasky.localhost:{urlsplit(server.url).port}/ deployed to cedarbox",
+        f"       https://flasky.localhost:{urlsplit(server.url).port}/ deployed to cedarbox",
         "",
         "Verifying deploy... done.",
     ]

@@ -57,6 +57,6 @@ def launched(app: str, version: int, types: str = "web") -> list[str]:
         "       Done: <SIZE>",
         "-----> Launching...",
         f"       Released v{version}",
-        f"       http://{app}.localhost:<PORT>/ deployed to cedarbox",
+        f"       https://{app}.localhost:<PORT>/ deployed to cedarbox",
         *verify,
     ]
