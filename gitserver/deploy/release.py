@@ -1,12 +1,15 @@
 """Release a successful build: its add-ons, the release phase, the release record, the slug.
 
-The slug's hand-off: when the release phase ran, the slug it unpacked becomes the release's
-folder in the runner's tree, so the supervisor need not unpack it again.
+The slug's hand-off: before the record of a release that runs dynos exists, the slug is
+unpacked (or the tree the release phase unpacked is taken) into the runner's `prepared` folder
+(runner.releasedirs.prepare), so the supervisor, woken by the new release, starts its dynos
+from it at once instead of unpacking the slug only then.
 """
 
 from __future__ import annotations
 
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,13 +17,15 @@ from pathlib import Path
 from gitserver.addons import announce, provision_requested
 from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
-from gitserver.errors import AddonFailed, ReleaseFailed
+from gitserver.deploy.build import scratch_prefix
+from gitserver.errors import AddonFailed, CedarboxError, ReleaseFailed
+from gitserver.formation import quantities
 from gitserver.output import Output
 from gitserver.pipeline.build import BuildResult
 from gitserver.pipeline.report import ReleasePhaseRecord
 from gitserver.platform import Platform
 from gitserver.records import Release, current_user
-from gitserver.runner import releasedirs
+from gitserver.runner import releasedirs, wakeup
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
 from gitserver.settings import Settings
 from gitserver.store import Store
@@ -56,25 +61,50 @@ class Releaser:
         """
         self._provision(result)
         phase = self._release_phase(result, slug)
-        release = self.store.create_release(
-            self.app,
-            f"Deploy {sha[:7]}",
-            build_id=build_id,
-            slug=str(slug),
-            process_types=result.process_types,
-            user=current_user(),
-        )
+        self._prepare(slug, result, phase)
+        try:
+            release = self.store.create_release(
+                self.app,
+                f"Deploy {sha[:7]}",
+                build_id=build_id,
+                slug=str(slug),
+                process_types=result.process_types,
+                user=current_user(),
+            )
+        except BaseException:
+            releasedirs.discard_prepared(self.data.run(self.app), slug)
+            raise
+        wakeup.nudge(self.data)  # the running server starts the new dynos now
         self.platform.log_release(release)
         return Released(release, phase)
 
     def hand_off(self, released: Released) -> None:
-        """Give the runner the slug the release phase unpacked; prune the app's old slugs."""
-        if released.phase is not None:  # unpacked already: the supervisor need not do it again
-            version = released.release.version
-            base = releasedirs.release_dir(self.data.run(self.app), version) / "slug"
-            releasedirs.adopt(released.phase.unpacked, base)
+        """Clear the release phase's scratch space; prune the app's old slugs."""
+        if released.phase is not None:
             shutil.rmtree(released.phase.staging, ignore_errors=True)
         self.platform.prune_slugs(self.app)
+
+    def _prepare(self, slug: Path, result: BuildResult, phase: ReleasePhase | None) -> None:
+        """Leave the slug unpacked for the runner: the release phase's tree, else unpacked now
+        in the build's scratch space (a killed push's is removed by its app's next build).
+
+        Nothing when the release runs no dyno: the runner would never take it. If the tree
+        can't be made here, the runner unpacks the slug itself (and says why if it can't).
+        """
+        scaled = quantities(result.process_types, self.store.formation(self.app))
+        if not any(scaled.values()):
+            return
+        run_root = self.data.run(self.app)
+        try:
+            if phase is not None:  # the command ran in a copy: this tree is the slug as built
+                releasedirs.prepare(run_root, slug, phase.unpacked, phase.staging)
+                return
+            with tempfile.TemporaryDirectory(
+                prefix=scratch_prefix(self.app), dir=self.data.work()
+            ) as tmp:
+                releasedirs.prepare(run_root, slug, None, Path(tmp))
+        except (OSError, CedarboxError):
+            releasedirs.discard_prepared(run_root, slug)
 
     def _provision(self, result: BuildResult) -> None:
         """Attach the add-ons the build asked for; each one's config makes a release."""

@@ -60,6 +60,7 @@ class Lifecycle:
         host_env: Mapping[str, str],
         clock: Callable[[], float],
         spawn: Spawn = spawn,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.data = data
@@ -67,7 +68,7 @@ class Lifecycle:
         self.host_env = host_env
         self.clock = clock
         self.spawn = spawn
-        self.unpacker = SlugUnpacker(data)
+        self.unpacker = SlugUnpacker(data, on_ready=wake)  # an unpacked slug: start its dynos
         self.stopping: list[Dyno] = []
 
     # Starting ----------------------------------------------------------------------------
@@ -150,6 +151,19 @@ class Lifecycle:
                 self.crash(dyno, f"did not bind to $PORT within {timeout} seconds (R10)", now)
         elif dyno.state == "up" and dyno.crashes and now - dyno.started_at > STABLE_AFTER:
             dyno.crashes = 0
+
+    def boot_settled(self, dyno: Dyno, now: float) -> bool:
+        """Whether `advance` would move the booting dyno on now: its process exited, it is
+        not a web dyno, its port accepts, or its boot timeout passed. Cheap (one connect)."""
+        proc = dyno.proc
+        if proc is None or dyno.state != "starting":
+            return False
+        return (
+            proc.poll() is not None
+            or not dyno.is_web
+            or (dyno.port is not None and accepts(dyno.port))
+            or now - dyno.started_at > self.settings.boot_timeout
+        )
 
     def crash(self, dyno: Dyno, detail: str, now: float) -> None:
         """Mark it crashed; it starts again after a cool-off that grows with each crash."""

@@ -5,6 +5,10 @@ data_dir/run/<app>/v<N>/<dyno-id> a dyno's $HOME: a hard-linked copy of `slug`, 
                                   every start, so files a dyno creates are its own and vanish
                                   on restart, as on Heroku. Files the slug ships are shared
                                   inodes: an app that rewrites one in place changes it for all.
+data_dir/run/<app>/prepared/<id>  the slug `<id>.tar.gz` unpacked by the push that made it,
+                                  before its release existed; the first release to run that
+                                  slug takes it by a rename (`v<N>/slug`), so a push's dyno
+                                  starts without waiting for an unpack.
 """
 
 from __future__ import annotations
@@ -23,15 +27,76 @@ class SlugUnavailable(CedarboxError):
     code = "NO_SLUG"
 
 
+PREPARED = "prepared"
+_SLUG_SUFFIX = ".tar.gz"
+
+
 def release_dir(run_root: Path, version: int) -> Path:
     return run_root / f"v{version}"
 
 
-def unpacked_slug(run_root: Path, version: int, slug: str | None) -> Path:
-    """The unpacked slug of vN, unpacking it first if no process has yet (atomic rename)."""
+def prepared_dir(run_root: Path, slug: str | Path) -> Path:
+    """Where the push that wrote `slug` leaves it unpacked for the runner."""
+    return run_root / PREPARED / Path(slug).name.removesuffix(_SLUG_SUFFIX)
+
+
+def prepare(run_root: Path, slug: Path, unpacked: Path | None, scratch: Path) -> Path:
+    """Leave `slug` unpacked at its prepared_dir: `unpacked` (a tree made from it already, which
+    is moved) or, when None, the slug unpacked now into `scratch` (same filesystem) first.
+
+    The tree appears complete or not at all (a rename), so the runner never takes half of one.
+    """
+    dest = prepared_dir(run_root, slug)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if unpacked is None:
+        unpacked = scratch / "slug"
+        unpack_to(slug, unpacked)
+    unpacked.rename(dest)
+    return dest
+
+
+def take_prepared(run_root: Path, version: int, slug: str | None) -> Path | None:
+    """The slug of vN unpacked, if it is already or a push prepared it (taken by a rename)."""
     base = release_dir(run_root, version) / "slug"
     if base.is_dir():
         return base
+    if not slug:
+        return None
+    prepared = prepared_dir(run_root, slug)
+    try:
+        if prepared.is_dir() and adopt(prepared, base):
+            return base
+    except OSError:
+        return None  # e.g. gone meanwhile: unpack the slug instead
+    return base if base.is_dir() else None
+
+
+def discard_prepared(run_root: Path, slug: Path) -> None:
+    """Remove what a push prepared of `slug` (a failed or killed push: no release runs it)."""
+    prepared = prepared_dir(run_root, slug)
+    if prepared.is_dir():
+        trash.discard(prepared)
+
+
+def prune_prepared(run_root: Path, slugs: Path) -> None:
+    """Remove prepared trees whose slug is gone from `slugs` (pruned, or its push failed)."""
+    folder = run_root / PREPARED
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.name.startswith(trash.PREFIX):
+            continue
+        if not (slugs / f"{entry.name}{_SLUG_SUFFIX}").is_file():
+            trash.discard(entry)
+
+
+def unpacked_slug(run_root: Path, version: int, slug: str | None) -> Path:
+    """The unpacked slug of vN: the one already there or prepared by its push, else the slug
+    unpacked now (atomic rename)."""
+    base = take_prepared(run_root, version, slug)
+    if base is not None:
+        return base
+    base = release_dir(run_root, version) / "slug"
     if not slug or not Path(slug).is_file():
         raise SlugUnavailable(
             f"Release v{version} has no slug to run.",

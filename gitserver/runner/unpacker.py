@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -13,10 +13,16 @@ from gitserver.runner import releasedirs
 
 
 class SlugUnpacker:
-    """Each release unpacked once (runner.releasedirs); asked again until it is ready."""
+    """Each release unpacked once (runner.releasedirs); asked again until it is ready.
 
-    def __init__(self, data: DataDir) -> None:
+    A release whose push prepared its tree is ready at once (a rename, done here); otherwise
+    the slug is unpacked in a worker thread, and `on_ready` is called when it is done, so the
+    supervisor starts the dynos then rather than at its next regular tick.
+    """
+
+    def __init__(self, data: DataDir, on_ready: Callable[[], None] = lambda: None) -> None:
         self.data = data
+        self.on_ready = on_ready
         self._unpacking: dict[tuple[str, int], Future[Path]] = {}
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="unpack")
 
@@ -26,12 +32,13 @@ class SlugUnpacker:
         future = self._unpacking.get(key)
         if future is None:
             run_root = self.data.run(release.app)
-            base = releasedirs.release_dir(run_root, release.version) / "slug"
-            if base.is_dir():
+            base = releasedirs.take_prepared(run_root, release.version, release.slug)
+            if base is not None:
                 return base
             future = self._unpacking[key] = self._executor.submit(
                 releasedirs.unpacked_slug, run_root, release.version, release.slug
             )
+            future.add_done_callback(lambda _: self.on_ready())
         if not future.done():
             return None
         del self._unpacking[key]
