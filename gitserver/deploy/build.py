@@ -22,11 +22,6 @@ from gitserver.store import Store
 _SCRATCH_SUFFIX = ".build-"
 
 
-def scratch_prefix(app: str) -> str:
-    """The name prefix of the app's builds' scratch directories in DATA/work."""
-    return f"{app}{_SCRATCH_SUFFIX}"
-
-
 def end_interrupted_builds(store: Store, data: DataDir, app: str) -> None:
     """Builds whose hook was killed: mark them ended, delete their slugs, the trees unpacked
     from them for the runner, and their scratch space.
@@ -39,7 +34,7 @@ def end_interrupted_builds(store: Store, data: DataDir, app: str) -> None:
         releasedirs.discard_prepared(data.run(app), slug)
         slug.unlink(missing_ok=True)
         (slugs / f"{build_id}.tar.gz.partial").unlink(missing_ok=True)
-    for scratch in data.work().glob(f"{scratch_prefix(app)}*"):
+    for scratch in data.work().glob(f"{app}{_SCRATCH_SUFFIX}*"):
         trash.discard(scratch)
 
 
@@ -61,7 +56,7 @@ def build_commit(
     Raises CedarboxError for a tree that can't be exported (before the pipeline runs); a
     build problem is a failed BuildResult.
     """
-    with tempfile.TemporaryDirectory(prefix=scratch_prefix(app.name), dir=data.work()) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{app.name}{_SCRATCH_SUFFIX}", dir=data.work()) as tmp:
         work = Path(tmp)
         export_commit(git_dir, sha, work / "source")
         request = BuildRequest(

@@ -22,15 +22,15 @@ class Housekeeper:
         self._last_trim = 0.0
 
     def sweep_trash(self) -> None:
-        """Delete release trees whose background removal died with an earlier server."""
+        """Delete release trees whose background removal died with an earlier server, and the
+        slugs it left half unpacked."""
         run_root = self.data.root / "run"
         trash.sweep(run_root)
         if run_root.is_dir():
             for app_dir in run_root.iterdir():
                 if app_dir.is_dir() and not app_dir.name.startswith(trash.PREFIX):
                     trash.sweep(app_dir)
-                    if (app_dir / releasedirs.PREPARED).is_dir():
-                        trash.sweep(app_dir / releasedirs.PREPARED)
+                    releasedirs.sweep_prepared(app_dir)
 
     def tidy(
         self, current: Mapping[str, int], apps: set[str], in_use: Mapping[str, set[int]]

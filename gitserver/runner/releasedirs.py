@@ -5,10 +5,10 @@ data_dir/run/<app>/v<N>/<dyno-id> a dyno's $HOME: a hard-linked copy of `slug`, 
                                   every start, so files a dyno creates are its own and vanish
                                   on restart, as on Heroku. Files the slug ships are shared
                                   inodes: an app that rewrites one in place changes it for all.
-data_dir/run/<app>/prepared/<id>  the slug `<id>.tar.gz` unpacked by the push that made it,
-                                  before its release existed; the first release to run that
-                                  slug takes it by a rename (`v<N>/slug`), so a push's dyno
-                                  starts without waiting for an unpack.
+data_dir/run/<app>/prepared/<id>  the slug `<id>.tar.gz` unpacked at its push's request (or
+                                  the release phase's tree) before its release existed; the
+                                  first release to run that slug takes it by a rename
+                                  (`v<N>/slug`), so a push's dyno starts without an unpack.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ class SlugUnavailable(CedarboxError):
 
 PREPARED = "prepared"
 _SLUG_SUFFIX = ".tar.gz"
+_STAGING = ".unpack-"
 
 
 def release_dir(run_root: Path, version: int) -> Path:
@@ -40,19 +41,27 @@ def prepared_dir(run_root: Path, slug: str | Path) -> Path:
     return run_root / PREPARED / Path(slug).name.removesuffix(_SLUG_SUFFIX)
 
 
-def prepare(run_root: Path, slug: Path, unpacked: Path | None, scratch: Path) -> Path:
-    """Leave `slug` unpacked at its prepared_dir: `unpacked` (a tree made from it already, which
-    is moved) or, when None, the slug unpacked now into `scratch` (same filesystem) first.
+def prepare(run_root: Path, slug: Path, unpacked: Path) -> Path:
+    """Move `unpacked`, a tree made from `slug` (on the same filesystem), to its prepared_dir.
 
     The tree appears complete or not at all (a rename), so the runner never takes half of one.
     """
     dest = prepared_dir(run_root, slug)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if unpacked is None:
-        unpacked = scratch / "slug"
-        unpack_to(slug, unpacked)
     unpacked.rename(dest)
     return dest
+
+
+def prepare_from_slug(run_root: Path, slug: Path) -> Path:
+    """Unpack `slug` to its prepared_dir, by way of a `.unpack-*` folder beside it."""
+    folder = run_root / PREPARED
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=folder))
+    try:
+        unpack_to(slug, staging / "slug")
+        return prepare(run_root, slug, staging / "slug")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def take_prepared(run_root: Path, version: int, slug: str | None) -> Path | None:
@@ -84,10 +93,20 @@ def prune_prepared(run_root: Path, slugs: Path) -> None:
     if not folder.is_dir():
         return
     for entry in folder.iterdir():
-        if entry.name.startswith(trash.PREFIX):
+        if entry.name.startswith("."):  # being unpacked, or being deleted
             continue
         if not (slugs / f"{entry.name}{_SLUG_SUFFIX}").is_file():
             trash.discard(entry)
+
+
+def sweep_prepared(run_root: Path) -> None:
+    """At the server's start: unpacks a dead server left half done, and their trash."""
+    folder = run_root / PREPARED
+    if not folder.is_dir():
+        return
+    for entry in folder.glob(f"{_STAGING}*"):
+        trash.discard(entry)
+    trash.sweep(folder)
 
 
 def unpacked_slug(run_root: Path, version: int, slug: str | None) -> Path:

@@ -4,7 +4,8 @@ Desired state is in the store (each app's current release and its formation, res
 requests); the CLI and hooks only ever write it. About every `reconcile_interval` seconds, and
 at once when a push nudges it (runner.wakeup), the store changed (seen within 50 ms), a slug
 finished unpacking, a booting dyno's port accepts (tried every 10 ms) or a dyno stops (every
-50 ms), the supervisor compares it with the processes it runs:
+50 ms), the supervisor compares it with the processes it runs. A push also asks it to unpack
+its slug (runner.unpacker) before the release exists, so the release's dynos start at once:
 
 - a dyno missing is started from its release's unpacked slug (runner.releasedirs);
 - a dyno of an older release, or one asked to restart, is replaced: the new one starts, and the
@@ -129,7 +130,10 @@ class Supervisor:
                     logger.exception("a reconciliation failed; the next tick tries again")
                 next_tick = self.clock() + self.settings.reconcile_interval
                 watch.seen()
-            woken = self._wake.wait(BOOT_POLL if self._booting() else FAST_TICK)
+            requests = self._wake.wait(BOOT_POLL if self._booting() else FAST_TICK)
+            woken = requests is not None
+            for request in requests or ():  # a push's slug, before its release exists
+                self.lifecycle.unpacker.prepare(request.app, request.slug_name)
 
     def _busy(self, now: float) -> bool:
         """Something to do before the next regular tick: a dyno stopping, due, or booting

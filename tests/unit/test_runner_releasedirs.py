@@ -46,10 +46,9 @@ def release_of(slug: Path, version: int = 1) -> Release:
 def test_a_prepared_slug_is_the_release_tree_at_once_without_an_unpack(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "data")
     slug = make_slug(tmp_path)
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    prepared = releasedirs.prepare(data.run(APP), slug, None, scratch)
+    prepared = releasedirs.prepare_from_slug(data.run(APP), slug)
     assert prepared == data.run(APP) / "prepared" / "b1"
+    assert [p.name for p in prepared.parent.iterdir()] == ["b1"]  # no staging left
     assert (prepared / "app.py").read_text() == "print('hello')\n"
     # A file the slug lacks: the runner's tree is the prepared one, not a fresh unpack.
     (prepared / "marker").write_text("prepared")
@@ -81,13 +80,30 @@ def test_without_a_prepared_tree_the_slug_unpacks_in_the_background_and_wakes(
     assert not (base / "marker").exists()
 
 
+def test_a_push_asks_and_its_release_waits_for_that_unpack_not_another(tmp_path: Path) -> None:
+    data = DataDir(tmp_path / "data")
+    slug = make_slug(tmp_path)
+    ready = threading.Event()
+    unpacker = SlugUnpacker(data, on_ready=ready.set)
+    try:
+        unpacker.prepare(APP, slug.name)  # what a push's request does, before the release
+        unpacker.prepare(APP, "nothing-here.tar.gz")  # no such slug: ignored
+        release = release_of(slug)
+        assert ready.wait(10), "the unpacker never said the slug was ready"
+        base = unpacker.unpacked(release)
+        assert unpacker.in_progress() == []  # the release started no unpack of its own
+    finally:
+        unpacker.shutdown()
+    assert isinstance(base, Path) and (base / "app.py").is_file()
+    assert not releasedirs.prepared_dir(data.run(APP), slug).exists()  # taken by the release
+    assert not (data.run(APP) / "prepared" / "nothing-here").exists()
+
+
 def test_prepared_trees_whose_slug_is_gone_are_pruned(tmp_path: Path) -> None:
     data = DataDir(tmp_path / "data")
     kept, gone = make_slug(tmp_path, "kept"), make_slug(tmp_path, "gone")
     for slug in (kept, gone):
-        scratch = tmp_path / f"scratch-{slug.name}"
-        scratch.mkdir()
-        releasedirs.prepare(data.run(APP), slug, None, scratch)
+        releasedirs.prepare_from_slug(data.run(APP), slug)
     gone.unlink()
     releasedirs.prune_prepared(data.run(APP), data.slugs(APP))
     left = [p.name for p in (data.run(APP) / "prepared").iterdir() if not p.name.startswith(".")]
@@ -101,9 +117,7 @@ def test_the_next_build_removes_what_a_killed_push_prepared(tmp_path: Path) -> N
         store.create_app(APP, "heroku-24")
         build = store.start_build("killed", APP, "0" * 40, "heroku-24")
         slug = make_slug(tmp_path, build.id)
-        scratch = tmp_path / "scratch"
-        scratch.mkdir()
-        prepared = releasedirs.prepare(data.run(APP), slug, None, scratch)
+        prepared = releasedirs.prepare_from_slug(data.run(APP), slug)
         # The hook died here, before the release: the app's next push clears up after it.
         end_interrupted_builds(store, data, APP)
     finally:
