@@ -84,7 +84,8 @@ class Lifecycle:
         run_root = self.data.run(dyno.app)
         home = releasedirs.release_dir(run_root, release.version) / f"{dyno.name}-{dyno.id[:8]}"
         try:
-            dyno.home = releasedirs.fresh_copy(base, home)
+            taken = releasedirs.take_spare_home(base, home)  # made while the push finished
+            dyno.home = home if taken else releasedirs.fresh_copy(base, home)
         except OSError as exc:
             self.crash(dyno, f"could not prepare its directory: {exc}", self.clock())
             return

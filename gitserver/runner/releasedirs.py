@@ -6,13 +6,15 @@ data_dir/run/<app>/v<N>/<dyno-id> a dyno's $HOME: a hard-linked copy of `slug`, 
                                   on restart, as on Heroku. Files the slug ships are shared
                                   inodes: an app that rewrites one in place changes it for all.
 data_dir/run/<app>/prepared/<id>  the slug `<id>.tar.gz` unpacked at its push's request (or
-                                  the release phase's tree) before its release existed; the
-                                  first release to run that slug takes it by a rename
-                                  (`v<N>/slug`), so a push's dyno starts without an unpack.
+                                  the release phase's tree) before its release existed, in
+                                  `slug`, and a fresh copy of it in `home`; the first release
+                                  to run that slug takes them by renames (`v<N>/slug`, and the
+                                  first dyno's $HOME), so a push's dyno starts at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 import tempfile
@@ -30,6 +32,7 @@ class SlugUnavailable(CedarboxError):
 PREPARED = "prepared"
 _SLUG_SUFFIX = ".tar.gz"
 _STAGING = ".unpack-"
+_SPARE_HOME = ".first-home"  # in v<N>/: the first dyno's $HOME, made with the prepared tree
 
 
 def release_dir(run_root: Path, version: int) -> Path:
@@ -46,26 +49,41 @@ def prepare(run_root: Path, slug: Path, unpacked: Path) -> Path:
 
     The tree appears complete or not at all (a rename), so the runner never takes half of one.
     """
-    dest = prepared_dir(run_root, slug)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    unpacked.rename(dest)
-    return dest
-
-
-def prepare_from_slug(run_root: Path, slug: Path) -> Path:
-    """Unpack `slug` to its prepared_dir, by way of a `.unpack-*` folder beside it."""
-    folder = run_root / PREPARED
-    folder.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=folder))
+    staging = _staging(run_root)
     try:
-        unpack_to(slug, staging / "slug")
-        return prepare(run_root, slug, staging / "slug")
+        unpacked.rename(staging / "slug")
+        return _publish(run_root, slug, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def prepare_from_slug(run_root: Path, slug: Path) -> Path:
+    """Unpack `slug` to its prepared_dir, with a first dyno's $HOME (a fresh_copy) beside it,
+    by way of a `.unpack-*` folder."""
+    staging = _staging(run_root)
+    try:
+        unpack_to(slug, staging / "slug")
+        fresh_copy(staging / "slug", staging / "home")
+        return _publish(run_root, slug, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _staging(run_root: Path) -> Path:
+    folder = run_root / PREPARED
+    folder.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=_STAGING, dir=folder))
+
+
+def _publish(run_root: Path, slug: Path, staging: Path) -> Path:
+    dest = prepared_dir(run_root, slug)
+    staging.rename(dest)
+    return dest
+
+
 def take_prepared(run_root: Path, version: int, slug: str | None) -> Path | None:
-    """The slug of vN unpacked, if it is already or a push prepared it (taken by a rename)."""
+    """The slug of vN unpacked, if it is already or a push prepared it (taken by renames: the
+    tree becomes `v<N>/slug`, and the first dyno's $HOME made with it waits for that dyno)."""
     base = release_dir(run_root, version) / "slug"
     if base.is_dir():
         return base
@@ -73,11 +91,26 @@ def take_prepared(run_root: Path, version: int, slug: str | None) -> Path | None
         return None
     prepared = prepared_dir(run_root, slug)
     try:
-        if prepared.is_dir() and adopt(prepared, base):
-            return base
+        if not (prepared / "slug").is_dir() or not adopt(prepared / "slug", base):
+            return base if base.is_dir() else None
+        with contextlib.suppress(OSError):  # no home made with it: the dyno makes its own
+            (prepared / "home").rename(base.parent / _SPARE_HOME)
+        try:
+            prepared.rmdir()
+        except OSError:  # not empty: what is left goes
+            trash.discard(prepared)
     except OSError:
-        return None  # e.g. gone meanwhile: unpack the slug instead
+        pass  # e.g. taken meanwhile
     return base if base.is_dir() else None
+
+
+def take_spare_home(base: Path, dest: Path) -> bool:
+    """Move the $HOME made with the release's prepared tree (never used) to `dest`, if any."""
+    try:
+        (base.parent / _SPARE_HOME).rename(dest)
+    except OSError:  # none (taken, or the release was unpacked here), or `dest` is in the way
+        return False
+    return True
 
 
 def discard_prepared(run_root: Path, slug: Path) -> None:

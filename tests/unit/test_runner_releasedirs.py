@@ -49,9 +49,12 @@ def test_a_prepared_slug_is_the_release_tree_at_once_without_an_unpack(tmp_path:
     prepared = releasedirs.prepare_from_slug(data.run(APP), slug)
     assert prepared == data.run(APP) / "prepared" / "b1"
     assert [p.name for p in prepared.parent.iterdir()] == ["b1"]  # no staging left
-    assert (prepared / "app.py").read_text() == "print('hello')\n"
+    assert (prepared / "slug" / "app.py").read_text() == "print('hello')\n"
+    # The first dyno's $HOME: hard links to the tree, as a dyno's own copy is.
+    home_file = prepared / "home" / "app.py"
+    assert home_file.stat().st_ino == (prepared / "slug" / "app.py").stat().st_ino
     # A file the slug lacks: the runner's tree is the prepared one, not a fresh unpack.
-    (prepared / "marker").write_text("prepared")
+    (prepared / "slug" / "marker").write_text("prepared")
     unpacker = SlugUnpacker(data)
     try:
         base = unpacker.unpacked(release_of(slug))
@@ -60,6 +63,11 @@ def test_a_prepared_slug_is_the_release_tree_at_once_without_an_unpack(tmp_path:
     assert base == data.run(APP) / "v1" / "slug"
     assert isinstance(base, Path) and (base / "marker").read_text() == "prepared"
     assert not prepared.exists()
+    # The first dyno takes the home made with it; the next one gets none (it copies).
+    first, second = data.run(APP) / "v1" / "web.1-a", data.run(APP) / "v1" / "web.2-b"
+    assert releasedirs.take_spare_home(base, first)
+    assert (first / "app.py").stat().st_ino == (base / "app.py").stat().st_ino
+    assert not releasedirs.take_spare_home(base, second)
 
 
 def test_without_a_prepared_tree_the_slug_unpacks_in_the_background_and_wakes(
