@@ -79,8 +79,8 @@ class Releaser:
         except BaseException:
             releasedirs.discard_prepared(self.data.run(self.app), slug)
             raise
+        self.platform.log_release(release)  # in the app's log before its dynos' lines
         wakeup.nudge(self.data)  # the running server starts the new dynos now
-        self.platform.log_release(release)
         return Released(release, phase)
 
     def hand_off(self, released: Released) -> None:
