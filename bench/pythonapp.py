@@ -3,7 +3,9 @@
 The app is what issue 3 describes: five dependencies, real wheels from `.wheels/apps` (fetched
 by `make test-deps`; pip installs them from there with no index, so nothing touches the
 network), `.python-version` 3.12 and no web process type, so a push ends with the release
-and is not waiting for a dyno to answer (the `first_response` benchmark measures that).
+and is not waiting for a dyno to answer. Its web variant (issue 17) adds a Procfile with
+`web: python -m http.server $PORT` (boots in ~50 ms), so its push ends with
+`Verifying deploy... done.` once the new release's dyno answers.
 
 The baselines are the same work done by hand: a plain `git http-backend` push
 (`bench/plain_backend.py`) and pip in a virtual environment made from the same interpreter.
@@ -12,8 +14,12 @@ The baselines are the same work done by hand: a plain `git http-backend` push
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import time
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from bench import REPO_ROOT, Server, commit_files, median, push_env, run_checked
@@ -22,6 +28,7 @@ APP_WHEELS = REPO_ROOT / ".wheels" / "apps"
 # Five packages with no dependencies outside the list (werkzeug needs markupsafe).
 REQUIREMENTS = "blinker\nclick\nitsdangerous\nmarkupsafe\nwerkzeug\n"
 APP_PY = "import werkzeug\n\nprint('hello', {marker!r})\n"
+WEB_PROCFILE = "web: python -m http.server $PORT\n"
 PUSH_TIMEOUT = 300.0
 
 
@@ -37,13 +44,15 @@ def client_env(home: Path) -> dict[str, str]:
     return push_env(home, APP_WHEELS)
 
 
-def make_app(path: Path, env: dict[str, str], marker: str) -> Path:
-    """A git work tree with the sample app committed on `main`."""
+def make_app(path: Path, env: dict[str, str], marker: str, *, web: bool = False) -> Path:
+    """A git work tree with the sample app committed on `main` (`web`: with a web process)."""
     files = {
         "requirements.txt": REQUIREMENTS,
         ".python-version": "3.12\n",
         "app.py": APP_PY.format(marker=marker),
     }
+    if web:
+        files["Procfile"] = WEB_PROCFILE
     return commit_files(path, env, files)
 
 
@@ -81,6 +90,82 @@ def timed_push(repo: Path, url: str, env: dict[str, str], ref: str = "main") -> 
     if pushed.returncode != 0:
         raise RuntimeError(f"push to {url} failed:\n{pushed.stderr.decode(errors='replace')}")
     return elapsed
+
+
+@dataclass(frozen=True)
+class PushLines:
+    """A `git push` with the time (seconds from its start) each line of its stderr arrived."""
+
+    wall_s: float
+    lines: list[tuple[float, str]]
+
+    def first(self, needle: str) -> tuple[float, str]:
+        """The first line containing `needle`; a push without it is an error."""
+        for at, line in self.lines:
+            if needle in line:
+                return at, line
+        raise RuntimeError(f"the push printed no line with {needle!r}")
+
+    def between(self, start: str, end: str) -> float:
+        return self.first(end)[0] - self.first(start)[0]
+
+    def released_version(self) -> int:
+        found = re.search(r"Released v(\d+)", self.first("Released v")[1])
+        assert found is not None
+        return int(found.group(1))
+
+
+def timed_push_lines(repo: Path, url: str, env: dict[str, str], ref: str = "main") -> PushLines:
+    """`git push --progress`, its stderr read as it arrives and each line timestamped."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        ["git", "push", "--progress", url, ref],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    lines: list[tuple[float, str]] = []
+    pending = b""
+    with proc.stderr:
+        while chunk := os.read(proc.stderr.fileno(), 65536):
+            at = time.perf_counter() - start
+            pending += chunk
+            *complete, pending = re.split(rb"[\r\n]", pending)
+            lines.extend((at, raw.decode(errors="replace")) for raw in complete if raw)
+    code = proc.wait(timeout=PUSH_TIMEOUT)
+    elapsed = time.perf_counter() - start
+    if pending:
+        lines.append((elapsed, pending.decode(errors="replace")))
+    if code != 0:
+        text = "\n".join(line for _, line in lines)
+        raise RuntimeError(f"push to {url} failed:\n{text}")
+    return PushLines(elapsed, lines)
+
+
+def release_timeline(log: Path, version: int) -> dict[str, float]:
+    """From the app's log: seconds from `Release vN created` to the new web dyno's
+    `Starting process` (`release→start`) and from there to its `up` (`start→up`)."""
+    created = starting = up = None
+    for line in log.read_text(errors="replace").splitlines():
+        stamp, _, text = line.partition(" ")
+        if created is None:
+            if f"Release v{version} created" in text:
+                created = _log_time(stamp)
+        elif starting is None:
+            if text.startswith("heroku[web.1]: Starting process"):
+                starting = _log_time(stamp)
+        elif "State changed from starting to up" in text:
+            up = _log_time(stamp)
+            break
+    if created is None or starting is None or up is None:
+        raise RuntimeError(f"the log of {log.stem} has no start of v{version}'s web dyno")
+    return {"release→start": starting - created, "start→up": up - starting}
+
+
+def _log_time(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
 
 
 def timed(argv: list[str], env: dict[str, str], cwd: Path) -> float:

@@ -6,6 +6,14 @@ commits another code-only change and pushes it: the build restores the cache, pi
 every requirement satisfied, the slug is exported and a release made. Measured: the wall
 time of that `git push`.
 
+The same app with a web process (`web: python -m http.server $PORT`, issue 17) is pushed the
+same way to a second app of the same server, in the same runs: its push ends only once the
+new release's dyno answers (`Verifying deploy... done.`), so it measures the dyno swap too.
+Measured: the whole `git push`, and on its own the time from the `Released vN` line to the
+`Verifying deploy... done.` line as the client sees them; the app's log says how much of
+that is the wait for the dyno to start (`Release vN created` → `Starting process`) and how
+much its boot (→ `State changed from starting to up`).
+
 The baseline is the same deploy done by hand: the same commit pushed to a plain
 `git http-backend` (no hooks) plus `pip install -r requirements.txt` in a virtual
 environment that already has the requirements (a no-op install), from the same interpreter.
@@ -16,10 +24,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from bench import Benchmark, Context, ForeignCpu, Result, Row, Target, cedarbox_server, median
 from bench.pythonapp import (
     REQUIREMENTS,
+    PushLines,
     busy_warnings,
     change_code,
     client_env,
@@ -30,12 +40,18 @@ from bench.pythonapp import (
     phase_summary,
     plain_repo,
     plain_server,
+    release_timeline,
     timed,
     timed_push,
+    timed_push_lines,
 )
 
 TARGET_SECONDS = 1.0
 TARGET_RATIO = 2.0
+TARGET_WEB_RATIO = 1.5  # issue 17: the web app's whole push (verify included) vs the floor
+TARGET_RELEASED_TO_VERIFIED = 0.5
+RELEASED = "Released v"
+VERIFIED = "Verifying deploy... done."
 
 
 @dataclass
@@ -48,6 +64,9 @@ class Run:
     foreign_share: float
     from_spare: bool  # the build took the copy of `.heroku` prepared after the previous one
     member_reused: bool  # the slug reused the previous build's compressed `.heroku`
+    web_push_s: float  # the web app: the whole `git push`, `Verifying deploy... done.` included
+    released_to_verified_s: float  # its `Released vN` line to its `Verifying deploy... done.`
+    web_timeline: dict[str, float]  # its log: release→start, start→up
 
     @property
     def by_hand_s(self) -> float:
@@ -62,6 +81,9 @@ class Run:
             "phases": self.phases,
             "from_spare": self.from_spare,
             "member_reused": self.member_reused,
+            "web_push_s": round(self.web_push_s, 3),
+            "released_to_verified_s": round(self.released_to_verified_s, 3),
+            "web_timeline": {k: round(v, 3) for k, v in self.web_timeline.items()},
             "foreign_cpu_share": round(self.foreign_share, 3),
         }
 
@@ -84,8 +106,12 @@ def run(ctx: Context) -> Result:
         repo = make_app(ctx.workdir / app, env, "v0")
         cedarbox_url = f"{cedarbox.url}/{app}.git"
         plain_url = plain_repo(plain, plain_root, app, env)
-        ctx.log("cold build (not counted) …")
+        web_app = "warm-redeploy-web"
+        web_repo = make_app(ctx.workdir / web_app, env, "v0", web=True)
+        web_url = f"{cedarbox.url}/{web_app}.git"
+        ctx.log("cold builds (not counted) …")
         timed_push(repo, cedarbox_url, env)
+        timed_push_lines(web_repo, web_url, env)
         timed_push(repo, plain_url, env)
         interpreter = str(newest_report(data, app)["python"]["interpreter"])  # type: ignore[index]
         venv = ctx.workdir / "venv"
@@ -96,19 +122,23 @@ def run(ctx: Context) -> Result:
         pids = (cedarbox.pid, plain.pid)
         for number in range(0, ctx.runs + 1):  # run 0 is the warm-up
             change_code(repo, env, f"v{number + 1}")
+            change_code(web_repo, env, f"v{number + 1}")
             os.sync()
             with ForeignCpu(*pids) as foreign:
                 if number % 2:
                     plain_s = timed_push(repo, plain_url, env)
                     noop_s = timed(pip_noop, env, repo)
                     push_s = timed_push(repo, cedarbox_url, env)
+                    web = timed_push_lines(web_repo, web_url, env)
                 else:
+                    web = timed_push_lines(web_repo, web_url, env)
                     push_s = timed_push(repo, cedarbox_url, env)
                     plain_s = timed_push(repo, plain_url, env)
                     noop_s = timed(pip_noop, env, repo)
             report = newest_report(data, app)
             if report.get("outcome") != "succeeded":
                 raise RuntimeError(f"build of run {number} did not succeed: {report}")
+            timeline = _web_timeline(data, web_app, web)
             if number == 0:
                 continue
             measured = Run(
@@ -120,26 +150,63 @@ def run(ctx: Context) -> Result:
                 foreign.share,
                 from_spare=bool(report["cache"]["from_spare"]),  # type: ignore[index]
                 member_reused=report["slug_members_reused"] == [".heroku"],
+                web_push_s=web.wall_s,
+                released_to_verified_s=web.between(RELEASED, VERIFIED),
+                web_timeline=timeline,
             )
             runs.append(measured)
             ctx.log(
-                f"run {number}: git push {push_s:.3f} s; by hand {measured.by_hand_s:.3f} s "
-                f"(push {plain_s:.3f} + pip {noop_s:.3f})"
+                f"run {number}: git push {push_s:.3f} s; web {web.wall_s:.3f} s (Released → "
+                f"verified {measured.released_to_verified_s:.3f} s); by hand "
+                f"{measured.by_hand_s:.3f} s (push {plain_s:.3f} + pip {noop_s:.3f})"
             )
     return _result(runs)
+
+
+def _web_timeline(data: Path, app: str, pushed: PushLines) -> dict[str, float]:
+    """The app log's account of the web push's dyno start (see release_timeline)."""
+    return release_timeline(data / "logs" / f"{app}.log", pushed.released_version())
 
 
 def _result(runs: list[Run]) -> Result:
     push = median([r.push_s for r in runs])
     by_hand = median([r.by_hand_s for r in runs])
     rows = [
-        Row("git push wall time", push, "s", target=Target(TARGET_SECONDS, "absolute")),
         Row(
-            "git push vs plain push + pip no-op by hand",
+            "no web process: git push wall time",
+            push,
+            "s",
+            target=Target(TARGET_SECONDS, "absolute"),
+        ),
+        Row(
+            "no web process: git push vs plain push + pip no-op by hand",
             push,
             "s",
             baseline=by_hand,
             target=Target(TARGET_RATIO, "ratio"),
+        ),
+        Row(
+            "web app: whole git push (verify included) vs the same by hand",
+            median([r.web_push_s for r in runs]),
+            "s",
+            baseline=by_hand,
+            target=Target(TARGET_WEB_RATIO, "ratio"),
+        ),
+        Row(
+            "web app: Released → Verifying deploy... done.",
+            median([r.released_to_verified_s for r in runs]),
+            "s",
+            target=Target(TARGET_RELEASED_TO_VERIFIED, "absolute"),
+        ),
+        Row(
+            "web app log: Release vN created → Starting process",
+            median([r.web_timeline["release→start"] for r in runs]),
+            "s",
+        ),
+        Row(
+            "web app log: Starting process → up",
+            median([r.web_timeline["start→up"] for r in runs]),
+            "s",
         ),
         Row("by hand: plain git push", median([r.plain_push_s for r in runs]), "s"),
         Row("by hand: pip install -r (no-op)", median([r.pip_noop_s for r in runs]), "s"),
@@ -147,7 +214,8 @@ def _result(runs: list[Run]) -> Result:
     phases = phase_summary([r.phases for r in runs])
     notes = [
         f"app: {len(REQUIREMENTS.split())} cached dependencies (real wheels), .python-version "
-        "3.12, no web process type; each run pushes one code-only commit",
+        "3.12, no web process type; each run pushes one code-only commit; the web app is the "
+        "same with `web: python -m http.server $PORT`, pushed in the same runs",
         f"cedarbox build phases (medians, the build report's clock): {phases}",
         f"cache taken from its spare copy in {sum(r.from_spare for r in runs)} of {len(runs)} "
         f"runs (else copied during the build); slug's .heroku part reused in "
@@ -167,6 +235,6 @@ def _result(runs: list[Run]) -> Result:
 
 BENCHMARK = Benchmark(
     "warm_redeploy",
-    "code-only change of an app with 5 cached dependencies: the whole git push",
+    "code-only change of an app with 5 cached dependencies, with and without a web process",
     run,
 )

@@ -13,6 +13,7 @@ from gitserver.output import Output
 from gitserver.pipeline.build import BuildResult, run_build
 from gitserver.pipeline.context import BuildRequest
 from gitserver.records import App
+from gitserver.runner import releasedirs
 from gitserver.settings import Settings
 from gitserver.store import Store
 
@@ -22,13 +23,16 @@ _SCRATCH_SUFFIX = ".build-"
 
 
 def end_interrupted_builds(store: Store, data: DataDir, app: str) -> None:
-    """Builds whose hook was killed: mark them ended, delete their slugs and scratch space.
+    """Builds whose hook was killed: mark them ended, delete their slugs, the trees unpacked
+    from them for the runner, and their scratch space.
 
     Runs with the app's lock held, so no scratch directory of this app is in use.
     """
     slugs = data.slugs(app)
     for build_id in store.end_interrupted_builds(app):
-        (slugs / f"{build_id}.tar.gz").unlink(missing_ok=True)
+        slug = slugs / f"{build_id}.tar.gz"
+        releasedirs.discard_prepared(data.run(app), slug)
+        slug.unlink(missing_ok=True)
         (slugs / f"{build_id}.tar.gz.partial").unlink(missing_ok=True)
     for scratch in data.work().glob(f"{app}{_SCRATCH_SUFFIX}*"):
         trash.discard(scratch)

@@ -1,11 +1,15 @@
 """Release a successful build: its add-ons, the release phase, the release record, the slug.
 
-The slug's hand-off: when the release phase ran, the slug it unpacked becomes the release's
-folder in the runner's tree, so the supervisor need not unpack it again.
+The slug's hand-off: before the record of a release that runs dynos exists, the slug is
+unpacked into the runner's `prepared` folder (runner.releasedirs): by the running server, which
+the push asks as soon as its build is done (runner.wakeup; the server's priority, not the
+build's) and waits for, or by moving the release phase's tree there. Once the release exists
+the push nudges the server, which starts the new dynos from that tree at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import time
 from dataclasses import dataclass
@@ -15,15 +19,20 @@ from gitserver.addons import announce, provision_requested
 from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
 from gitserver.errors import AddonFailed, ReleaseFailed
+from gitserver.formation import quantities
 from gitserver.output import Output
 from gitserver.pipeline.build import BuildResult
 from gitserver.pipeline.report import ReleasePhaseRecord
 from gitserver.platform import Platform
 from gitserver.records import Release, current_user
-from gitserver.runner import releasedirs
+from gitserver.runner import releasedirs, wakeup
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
+from gitserver.serverinfo import running_server
 from gitserver.settings import Settings
 from gitserver.store import Store
+
+PREPARE_WAIT = 10.0  # seconds a push waits for the server to unpack its slug, at most
+PREPARE_POLL = 0.01
 
 
 @dataclass(frozen=True)
@@ -54,27 +63,69 @@ class Releaser:
 
         Raises AddonFailed, ReleaseFailed or another CedarboxError; nothing is released then.
         """
+        asked = self._request_unpack(slug, result)
         self._provision(result)
         phase = self._release_phase(result, slug)
-        release = self.store.create_release(
-            self.app,
-            f"Deploy {sha[:7]}",
-            build_id=build_id,
-            slug=str(slug),
-            process_types=result.process_types,
-            user=current_user(),
-        )
-        self.platform.log_release(release)
+        self._prepare(slug, result, phase, asked=asked)
+        try:
+            release = self.store.create_release(
+                self.app,
+                f"Deploy {sha[:7]}",
+                build_id=build_id,
+                slug=str(slug),
+                process_types=result.process_types,
+                user=current_user(),
+            )
+        except BaseException:
+            releasedirs.discard_prepared(self.data.run(self.app), slug)
+            raise
+        self.platform.log_release(release)  # in the app's log before its dynos' lines
+        wakeup.nudge(self.data)  # the running server starts the new dynos now
         return Released(release, phase)
 
     def hand_off(self, released: Released) -> None:
-        """Give the runner the slug the release phase unpacked; prune the app's old slugs."""
-        if released.phase is not None:  # unpacked already: the supervisor need not do it again
-            version = released.release.version
-            base = releasedirs.release_dir(self.data.run(self.app), version) / "slug"
-            releasedirs.adopt(released.phase.unpacked, base)
+        """Clear the release phase's scratch space; prune the app's old slugs."""
+        if released.phase is not None:
             shutil.rmtree(released.phase.staging, ignore_errors=True)
         self.platform.prune_slugs(self.app)
+
+    def _request_unpack(self, slug: Path, result: BuildResult) -> bool:
+        """Ask the running server to unpack the slug for the release's dynos, now, while the
+        add-ons are provisioned; False if it won't (no server, no dyno to run, or a release
+        phase, which unpacks the slug itself)."""
+        if "release" in result.process_types or not self._runs_dynos(result):
+            return False
+        return wakeup.request_unpack(self.data, self.app, slug)
+
+    def _prepare(
+        self, slug: Path, result: BuildResult, phase: ReleasePhase | None, *, asked: bool
+    ) -> None:
+        """Have the slug unpacked for the runner before the release exists: the release phase's
+        tree (moved there), or the server's unpack asked for earlier (awaited).
+
+        Only an optimisation: if neither happens, the supervisor unpacks the slug once the
+        release exists (and says why in `ps` and the push's verification if it cannot).
+        """
+        run_root = self.data.run(self.app)
+        if phase is not None:
+            if self._runs_dynos(result):  # the command ran in a copy: this is the slug as built
+                with contextlib.suppress(OSError):
+                    releasedirs.prepare(run_root, slug, phase.unpacked)
+            return
+        if not asked:
+            return
+        prepared = releasedirs.prepared_dir(run_root, slug)
+        deadline = time.monotonic() + PREPARE_WAIT
+        checked = time.monotonic()
+        while not prepared.is_dir() and time.monotonic() < deadline:
+            if time.monotonic() - checked > 1:  # a server that died can't finish it
+                checked = time.monotonic()
+                if running_server(self.data.server_record) is None:
+                    return
+            time.sleep(PREPARE_POLL)
+
+    def _runs_dynos(self, result: BuildResult) -> bool:
+        return any(quantities(result.process_types, self.store.formation(self.app)).values())
 
     def _provision(self, result: BuildResult) -> None:
         """Attach the add-ons the build asked for; each one's config makes a release."""

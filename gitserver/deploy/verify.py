@@ -27,7 +27,7 @@ from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import Settings
 from gitserver.store import Store
 
-POLL = 0.1
+POLL = 0.02  # one read of the dynos table: the push ends within 20 ms of the dyno answering
 # Beyond the boot timeout: time for the supervisor to notice the release and unpack its slug.
 MARGIN = 10.0
 HTTP_TIMEOUT = 5.0

@@ -22,18 +22,21 @@ class Housekeeper:
         self._last_trim = 0.0
 
     def sweep_trash(self) -> None:
-        """Delete release trees whose background removal died with an earlier server."""
+        """Delete release trees whose background removal died with an earlier server, and the
+        slugs it left half unpacked."""
         run_root = self.data.root / "run"
         trash.sweep(run_root)
         if run_root.is_dir():
             for app_dir in run_root.iterdir():
                 if app_dir.is_dir() and not app_dir.name.startswith(trash.PREFIX):
                     trash.sweep(app_dir)
+                    releasedirs.sweep_prepared(app_dir)
 
     def tidy(
         self, current: Mapping[str, int], apps: set[str], in_use: Mapping[str, set[int]]
     ) -> None:
-        """Remove unpacked releases nothing runs from, and trim logs now and then.
+        """Remove unpacked releases nothing runs from, trees pushes prepared from slugs that
+        are gone, and trim logs now and then.
 
         `current` is each deployed app's current release, `apps` every app that exists,
         `in_use` the releases each app's dynos run (or unpack). Releases newer than the current
@@ -51,6 +54,7 @@ class Housekeeper:
                 version = current.get(entry.name, 0)
                 keep = in_use.get(entry.name, set()) | {version}
                 releasedirs.prune(entry, keep, newer_than=version)
+                releasedirs.prune_prepared(entry, self.data.slugs(entry.name))
         now = self.clock()
         if now - self._last_trim >= LOG_TRIM_EVERY:
             self._last_trim = now

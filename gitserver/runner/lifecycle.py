@@ -60,6 +60,7 @@ class Lifecycle:
         host_env: Mapping[str, str],
         clock: Callable[[], float],
         spawn: Spawn = spawn,
+        wake: Callable[[], None] = lambda: None,
     ) -> None:
         self.settings = settings
         self.data = data
@@ -67,7 +68,7 @@ class Lifecycle:
         self.host_env = host_env
         self.clock = clock
         self.spawn = spawn
-        self.unpacker = SlugUnpacker(data)
+        self.unpacker = SlugUnpacker(data, on_ready=wake)  # an unpacked slug: start its dynos
         self.stopping: list[Dyno] = []
 
     # Starting ----------------------------------------------------------------------------
@@ -83,7 +84,8 @@ class Lifecycle:
         run_root = self.data.run(dyno.app)
         home = releasedirs.release_dir(run_root, release.version) / f"{dyno.name}-{dyno.id[:8]}"
         try:
-            dyno.home = releasedirs.fresh_copy(base, home)
+            taken = releasedirs.take_spare_home(base, home)  # made while the push finished
+            dyno.home = home if taken else releasedirs.fresh_copy(base, home)
         except OSError as exc:
             self.crash(dyno, f"could not prepare its directory: {exc}", self.clock())
             return
@@ -150,6 +152,19 @@ class Lifecycle:
                 self.crash(dyno, f"did not bind to $PORT within {timeout} seconds (R10)", now)
         elif dyno.state == "up" and dyno.crashes and now - dyno.started_at > STABLE_AFTER:
             dyno.crashes = 0
+
+    def boot_settled(self, dyno: Dyno, now: float) -> bool:
+        """Whether `advance` would move the booting dyno on now: its process exited, it is
+        not a web dyno, its port accepts, or its boot timeout passed. Cheap (one connect)."""
+        proc = dyno.proc
+        if proc is None or dyno.state != "starting":
+            return False
+        return (
+            proc.poll() is not None
+            or not dyno.is_web
+            or (dyno.port is not None and accepts(dyno.port))
+            or now - dyno.started_at > self.settings.boot_timeout
+        )
 
     def crash(self, dyno: Dyno, detail: str, now: float) -> None:
         """Mark it crashed; it starts again after a cool-off that grows with each crash."""

@@ -1,9 +1,11 @@
 """The supervisor inside `cedarbox serve`: make the running dynos match the desired state.
 
 Desired state is in the store (each app's current release and its formation, restart and stop
-requests); the CLI and hooks only ever write it. About every `reconcile_interval` seconds (every
-50 ms while a dyno boots or stops, or when the store changed) the supervisor compares it with
-the processes it runs:
+requests); the CLI and hooks only ever write it. About every `reconcile_interval` seconds, and
+at once when a push nudges it (runner.wakeup), the store changed (seen within 50 ms), a slug
+finished unpacking, a booting dyno's port accepts (tried every 10 ms) or a dyno stops (every
+50 ms), the supervisor compares it with the processes it runs. A push also asks it to unpack
+its slug (runner.unpacker) before the release exists, so the release's dynos start at once:
 
 - a dyno missing is started from its release's unpacked slug (runner.releasedirs);
 - a dyno of an older release, or one asked to restart, is replaced: the new one starts, and the
@@ -40,10 +42,12 @@ from gitserver.runner.housekeeping import Housekeeper
 from gitserver.runner.lifecycle import Lifecycle, Spawn
 from gitserver.runner.orphans import reap_orphans
 from gitserver.runner.routes import RouteTable
+from gitserver.runner.wakeup import Wakeup
 from gitserver.settings import Settings
 from gitserver.store import open_store
 
-FAST_TICK = 0.05  # while something boots or stops
+FAST_TICK = 0.05  # how often the loop looks for changes, and ticks while a dyno stops
+BOOT_POLL = 0.01  # how often a booting web dyno's port is tried: it is up as soon as it accepts
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +69,7 @@ class Supervisor:
         self.data = DataDir(settings.data_dir)
         self.clock = clock
         self.store = open_store(self.data.database)
+        self._wake = Wakeup(self.data)  # a push's nudge, or a slug unpacked in a thread
         self.lifecycle = Lifecycle(
             settings,
             self.data,
@@ -72,13 +77,13 @@ class Supervisor:
             host_env=dict(os.environ if host_env is None else host_env),
             clock=clock,
             spawn=spawn,
+            wake=self._wake.set,
         )
         self.housekeeper = Housekeeper(self.data, settings.log_max_bytes, clock)
         self.slots: dict[tuple[str, str], Slot] = {}
         self._releases: dict[str, Release] = {}  # each deployed app's current release
         self._apps: set[str] = set()
         self._last_request = 0
-        self._wake = threading.Event()
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -104,35 +109,43 @@ class Supervisor:
         self._publish()
         self.lifecycle.finish_stopping(FAST_TICK)
         self.lifecycle.unpacker.shutdown()
+        self._wake.close()
         if started:  # a supervisor that never ran must not forget another server's dynos
             self.store.delete_dynos(owner=OWNER)
         self.store.close()
 
     def _run(self) -> None:
-        """Tick every `reconcile_interval`, and at once (within FAST_TICK) when the database
-        changed (a push, `ps:scale`, `config:set`…), a crashed dyno is due to restart, or while
-        a dyno boots or stops."""
+        """Tick every `reconcile_interval`, and at once when woken (a push's release, a slug
+        unpacked), and within FAST_TICK when the database changed (`ps:scale`, `config:set`…),
+        a crashed dyno is due to restart, a booting dyno can move on or while a dyno stops."""
         next_tick = 0.0
         watch = ChangeWatch(self.store)
+        woken = False
         while not self._halt.is_set():
             now = self.clock()
-            if self._busy(now) or now >= next_tick or watch.changed():
+            if woken or self._busy(now) or now >= next_tick or watch.changed():
                 try:
                     self.tick()
                 except Exception:  # the loop must outlive any bad tick
                     logger.exception("a reconciliation failed; the next tick tries again")
                 next_tick = self.clock() + self.settings.reconcile_interval
                 watch.seen()
-            self._wake.wait(FAST_TICK)
-            self._wake.clear()
+            requests = self._wake.wait(BOOT_POLL if self._booting() else FAST_TICK)
+            woken = requests is not None
+            for request in requests or ():  # a push's slug, before its release exists
+                self.lifecycle.unpacker.prepare(request.app, request.slug_name)
 
     def _busy(self, now: float) -> bool:
-        """Something to do before the next regular tick: a dyno stopping, booting, or due."""
+        """Something to do before the next regular tick: a dyno stopping, due, or booting
+        and ready to move on (up, exited or past its boot timeout)."""
         return bool(self.lifecycle.stopping) or any(
-            (d.state == "starting" and d.proc is not None)
+            self.lifecycle.boot_settled(d, now)
             or (d.proc is None and d.retry_at is not None and d.retry_at <= now)
             for d in self._running()
         )
+
+    def _booting(self) -> bool:
+        return any(d.state == "starting" and d.proc is not None for d in self._running())
 
     # One reconciliation ------------------------------------------------------------------
 

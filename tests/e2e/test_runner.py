@@ -205,6 +205,15 @@ def processes_from(data_dir: Path) -> list[str]:
     return found
 
 
+def prepared_trees(server: Server, app: str) -> list[str]:
+    """Slugs a push unpacked for the runner that no release has taken (run/APP/prepared).
+
+    The folder must exist: each push of an app with a web process prepares its tree there."""
+    folder = server.data_dir / "run" / app / "prepared"
+    assert folder.is_dir(), f"no push prepared a tree for {app}"
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
 def stop_and_check_no_orphans(server: Server) -> None:
     server.stop()
     assert server.proc.returncode == 0
@@ -239,6 +248,7 @@ def test_flask_push_config_rollback_scale_and_run(fast_server: Server, tmp_path:
     assert env["DYNO"] == "web.1"
     assert env["HOME"] == env["cwd"]
     assert env["cwd"].startswith(str(server.data_dir / "run" / "flasky" / "v1"))
+    assert prepared_trees(server, "flasky") == []  # the push's unpacked slug, taken by v1
     assert env["PYTHONUNBUFFERED"] == "true" and env["WEB_CONCURRENCY"] == "2"
     assert int(env["PORT"]) != urlsplit(server.url).port
     headers = json.loads(text(server, "flasky", "/headers"))
@@ -359,6 +369,7 @@ def test_django_release_phase_gates_the_release(fast_server: Server, tmp_path: P
     assert lines[-1] == "Verifying deploy... done."
     served = text(server, "djangoapp")
     assert served.startswith("django v1, ") and not served.startswith("django v1, 0 ")
+    assert prepared_trees(server, "djangoapp") == []  # the release phase's tree, taken by v2
 
     # A failing release command: no release, the push is refused, v2 keeps serving.
     write_files(
