@@ -152,9 +152,7 @@ def server_info(front: CedarboxServer) -> dict[str, object]:
     """What `--ephemeral` prints once ready, as one JSON object."""
     return {
         "url": front.url,
-        # TLS (the one-port HTTP + TLS front end) adds CedarboxServer.https_url; until then
-        # there is none and the key is null.
-        "https_url": getattr(front, "https_url", None),
+        "https_url": front.https_url,  # the same port over TLS
         "data_dir": str(front.settings.data_dir),
         "api_key": front.settings.api_key,
         "pid": os.getpid(),
