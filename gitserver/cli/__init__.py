@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gitserver.cli import addons, apps, builds, config, ps, releases, runtimes, serve
+from gitserver.cli import addons, apps, builds, config, env, ps, releases, runtimes, serve
 from gitserver.cli.registry import build_parser as _build_parser
 from gitserver.errors import CedarboxError
 from gitserver.settings import Settings
@@ -21,6 +21,7 @@ TOPICS = (
     ps.topic,
     runtimes.topic,
     addons.topic,
+    env.topic,
 )
 
 
