@@ -3,7 +3,8 @@ pipeline couplings, buildpack installations)."""
 
 from __future__ import annotations
 
-from gitserver.views import JSON, app_id
+from gitserver.settings import STACKS
+from gitserver.views import JSON, app_id, stack_ref
 from gitserver.web.api.context import ApiContext
 from gitserver.web.api.dispatch import Route
 from gitserver.web.api.params import FieldType, fields, name_or_id
@@ -29,6 +30,8 @@ _CREATE: dict[str, FieldType] = {
     "kernel": (str, None),
     "locked": (bool, None),
 }
+# heroku3 creates apps on stack "cedar" unless told otherwise: the generation's name.
+CEDAR_GENERATION = "cedar"
 _UPDATE: dict[str, FieldType] = {"name": str, "build_stack": (str, dict), "maintenance": bool}
 
 
@@ -45,10 +48,20 @@ def create_app(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
         raise invalid_params("cedarbox has no spaces or teams: create the app without them.")
     if body.get("region") not in (None, "us") and name_or_id(body["region"], "region") != "us":
         raise invalid_params("cedarbox has one region, `us`.")
-    stack = name_or_id(body["stack"], "stack") if body.get("stack") else None
+    stack = _stack(body.get("stack"))
     name = body.get("name")
     app = ctx.platform.create_app(name if isinstance(name, str) else None, stack)
     return JsonResponse(201, ctx.platform.platform_app_view(app))
+
+
+def _stack(value: object) -> str | None:
+    """A stack by name or id; `cedar` (the generation, heroku3's default) is the default stack."""
+    if value is None:
+        return None
+    ref = name_or_id(value, "stack")
+    if ref == CEDAR_GENERATION:
+        return None
+    return next((s for s in STACKS if ref == stack_ref(s)["id"]), ref)
 
 
 def app_info(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
@@ -63,7 +76,8 @@ def update_app(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
     if body.get("maintenance"):
         raise invalid_params("Maintenance mode is not supported by cedarbox.")
     if "build_stack" in body:
-        app = ctx.platform.set_stack(app.name, name_or_id(body["build_stack"], "build_stack"))
+        stack = _stack(body["build_stack"]) or ctx.platform.settings.default_stack
+        app = ctx.platform.set_stack(app.name, stack)
     return JsonResponse(200, ctx.platform.platform_app_view(app))
 
 

@@ -19,7 +19,7 @@ def release_json(ctx: ApiContext, app: App, release: Release, current: Release |
         release,
         app,
         current=current is not None and release.version == current.version,
-        eligible_for_rollback=runnable and (current is None or release.version != current.version),
+        eligible_for_rollback=runnable,
     )
 
 
