@@ -26,6 +26,11 @@ topic = Topic()
 # The token the CLI sends when the server has no API key (any token is accepted then).
 ANY_TOKEN = "cedarbox"
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
+# A git credential helper that answers with the HEROKU_API_KEY of the shell git runs in.
+_CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get && '
+    'printf "username=heroku\\npassword=%s\\n" "$HEROKU_API_KEY"; }; f'
+)
 
 
 def env_lines(url: str, api_key: str, environ: Mapping[str, str]) -> list[str]:
@@ -49,18 +54,20 @@ def env_lines(url: str, api_key: str, environ: Mapping[str, str]) -> list[str]:
         "HEROKU_DISABLE_AUTOUPDATE": "1",
     }
     if parts.scheme == "http":
-        # git config url.http://H:P/.pushInsteadOf https://H:P/, for this shell only.
         try:
             count = int(environ.get("GIT_CONFIG_COUNT", "0"))
         except ValueError:
             count = 0
-        values.update(
-            {
-                f"GIT_CONFIG_KEY_{count}": f"url.{base}/.pushInsteadOf",
-                f"GIT_CONFIG_VALUE_{count}": f"https://{parts.netloc}/",
-                "GIT_CONFIG_COUNT": str(count + 1),
-            }
-        )
+        # git config url.http://H:P/.pushInsteadOf https://H:P/, for this shell only.
+        git_config = [(f"url.{base}/.pushInsteadOf", f"https://{parts.netloc}/")]
+        if api_key:
+            # The CLI's credential helper answers for https only: this one sends the key to
+            # the http URL pushes go to (user `heroku`, as the CLI's helper does).
+            git_config.append((f"credential.{base}.helper", _CREDENTIAL_HELPER))
+        for i, (key, value) in enumerate(git_config, start=count):
+            values[f"GIT_CONFIG_KEY_{i}"] = key
+            values[f"GIT_CONFIG_VALUE_{i}"] = value
+        values["GIT_CONFIG_COUNT"] = str(count + len(git_config))
     return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 

@@ -29,7 +29,10 @@ from tests.support.server import ROOT, Server, run_cli
 HEROKU = ROOT / ".npm" / "node_modules" / ".bin" / "heroku"
 APP = "cli-shop"
 # The no-op buildpack's build, with a web dyno that answers (so `ps` has one to show).
-WEB_APP = {"app.py": "print('hello')\n", "Procfile": f"web: {sys.executable} -m http.server $PORT\n"}
+WEB_APP = {
+    "app.py": "print('hello')\n",
+    "Procfile": f"web: {sys.executable} -m http.server $PORT\n",
+}
 HEROKU_JSON = "application/vnd.heroku+json; version=3"
 
 
