@@ -28,8 +28,7 @@ ANY_TOKEN = "cedarbox"
 LOCAL_HOSTS = ("localhost", "127.0.0.1")
 # A git credential helper that answers with the HEROKU_API_KEY of the shell git runs in.
 _CREDENTIAL_HELPER = (
-    '!f() { test "$1" = get && '
-    'printf "username=heroku\\npassword=%s\\n" "$HEROKU_API_KEY"; }; f'
+    '!f() { test "$1" = get && printf "username=heroku\\npassword=%s\\n" "$HEROKU_API_KEY"; }; f'
 )
 
 
