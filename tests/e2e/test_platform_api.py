@@ -7,6 +7,8 @@ import base64
 import http.client
 import json
 import shlex
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.support.apps import NOOP
+from tests.support.apps import NOOP, slow_prebuild
 from tests.support.gitutil import check, git, make_repo
 from tests.support.server import Server, noop_build_env, run_cli, start_server
 
@@ -228,3 +230,33 @@ def test_keyed_server_push_with_the_env_credential_helper(keyed: Server, tmp_pat
     check(git(repo, env, "remote", "add", "heroku", f"https://{host}/keyed-app.git"))
     pushed = check(git(repo, env, "push", "heroku", "main"))
     assert "Released v1" in pushed.output
+
+
+def test_build_output_stream_follows_a_running_build(server: Server, tmp_path: Path) -> None:
+    """Read while the build runs: the stream ends with the build, holding all its output."""
+    repo = make_repo(tmp_path / "src", server.env, slow_prebuild(3))
+    pushing = threading.Thread(
+        target=git, args=(repo, server.env, "push", server.git_url("slow-app"), "main")
+    )
+    pushing.start()
+    try:
+
+        def running_build() -> dict[str, Any] | None:
+            status, builds = call(server, "GET", "/apps/slow-app/builds")
+            pending = [b for b in builds or [] if b["status"] == "pending"] if status == 200 else []
+            return pending[0] if pending else None
+
+        deadline = time.monotonic() + 120
+        build = None
+        while build is None and time.monotonic() < deadline:
+            build = running_build()
+            time.sleep(0.1)
+        assert build is not None, "the build never showed as pending"
+        path = urlsplit(build["output_stream_url"]).path
+        status, _, output = request(server, "GET", path, headers={"Accept": "*/*"})
+        assert status == 200
+        text = output.decode()
+        assert "pre_compile: starting" in text and "pre_compile: done" in text
+        assert call(server, "GET", f"/apps/slow-app/builds/{build['id']}")[1]["status"] != "pending"
+    finally:
+        pushing.join(timeout=300)
