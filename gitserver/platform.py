@@ -202,6 +202,15 @@ class Platform:
         formation.check_target(target, _process_types(self.current_release(name)))
         self.store.request_dynos(name, DynoAction(action), target)
 
+    def run_detached(
+        self, name: str, command: str, extra_env: dict[str, str] | None = None
+    ) -> DynoRecord:
+        """A one-off of the current release, its output in the app's log (`run:detached`)."""
+        from gitserver.runner.oneoff import start_detached
+
+        release = self.release(name, None)
+        return start_detached(self.store, self.data, release, command, extra_env=extra_env)
+
     def dynos(self, name: str) -> list[DynoRecord]:
         """What runs: supervised dynos while a server runs, and one-offs (`run`)."""
         app = self.get_app(name)

@@ -302,6 +302,22 @@ def test_logs_tail_follows_until_ended(heroku: HerokuCli) -> None:
         tail.wait(timeout=30)
 
 
+def test_run_detached_logs_the_one_offs_output(heroku: HerokuCli) -> None:
+    started = heroku.run("run:detached", "-a", APP, "echo detached says $GREETING")
+    name = re.search(r"run\.\d+", started.stdout + started.stderr)
+    assert name, started.stderr
+
+    def logged() -> str:
+        shown = heroku.run("logs", "-n", "50", "--dyno", name[0], "-a", APP).stdout
+        return shown if "State changed from up to complete" in shown else ""
+
+    shown = wait_until(logged, "the one-off's end in the log")
+    assert f"app[{name[0]}]: detached says hello world" in shown
+    assert f"heroku[{name[0]}]: Process exited with status 0" in shown
+    attached = api(heroku.server, "POST", f"/apps/{APP}/dynos", {"command": "true"})
+    assert attached[0] == 422 and "run:detached" in attached[1]["message"]
+
+
 def test_addons(heroku: HerokuCli) -> None:
     assert "No add-ons for app" in heroku.run("addons", "-a", APP).stdout
     heroku.run("addons:create", "heroku-postgresql", "-a", APP)

@@ -106,13 +106,35 @@ def stop_dyno(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
     return JsonResponse(202, {})
 
 
+_RUN: dict[str, FieldType] = {
+    "command": str,
+    "attach": (bool, None),
+    "env": (dict, None),
+    "force_no_tty": (bool, None),
+    "size": (str, None),
+    "type": (str, None),
+    "time_to_live": (int, None),
+}
+
+
 def run_dyno(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
-    ctx.app(request.params["app"])
-    raise ApiError(
-        422,
-        "invalid_params",
-        "One-off dynos over the API are not supported yet; use `cedarbox run -a APP COMMAND`.",
-    )
+    """A one-off with `attach: false`: its output goes to the app's log (`heroku logs`)."""
+    app = ctx.app(request.params["app"])
+    body = fields(request.body, _RUN, required=("command",))
+    if body.get("attach") is not False:
+        raise ApiError(
+            422,
+            "invalid_params",
+            "Attached one-offs (`heroku run`) are not supported over the API: use "
+            "`heroku run:detached` (attach: false), or `cedarbox run -a APP COMMAND`.",
+        )
+    env = body.get("env") or {}
+    assert isinstance(env, dict)
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in env.items()):
+        raise ApiError(422, "invalid_params", "env must map names to strings.")
+    dyno = ctx.platform.run_detached(app.name, str(body["command"]), env)
+    release = ctx.platform.store.get_release(app.name, dyno.release_version)
+    return JsonResponse(201, platform_dyno_view(dyno, app, release=release))
 
 
 ROUTES = (

@@ -7,6 +7,7 @@ to a handler's, is answered as Heroku's JSON error body here.
 from __future__ import annotations
 
 import json
+import logging
 import select
 import socket
 from collections.abc import Callable, Iterator
@@ -31,6 +32,7 @@ from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, ite
 
 # The largest request body the API reads (config vars are limited to 32 KiB in total).
 MAX_BODY = 1024 * 1024
+logger = logging.getLogger(__name__)
 # The server process's secrets for stream URLs (build output, log sessions).
 TOKENS = Tokens()
 
@@ -64,6 +66,12 @@ def serve(
         if not body_read:  # what the client still sends is not read: do not reuse
             handler.close_connection = True
         _send_json(handler, JsonResponse(error.http_status, error.body(), _auth_header(error)))
+        return
+    except Exception:  # a bug: say so in Heroku's shape, keep the traceback in the log
+        logger.exception("Platform API request failed: %s %s", handler.command, url.path)
+        handler.close_connection = True
+        body = {"id": "internal_error", "message": "cedarbox failed on this request; see its log."}
+        _send_json(handler, JsonResponse(500, body))
         return
     if isinstance(response, StreamResponse):
         _send_stream(handler, response)
