@@ -11,6 +11,7 @@ API's `attach: false`) runs one with its output in the app's log instead.
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shlex
@@ -38,6 +39,9 @@ from gitserver.store import Store, open_store
 # The caller's terminal settings reach the one-off (Heroku's `run` passes TERM, COLUMNS, LINES).
 TERMINAL_VARS = ("TERM", "COLUMNS", "LINES")
 _CLAIM_ATTEMPTS = 50
+# The process groups of the detached one-offs this process runs (start_detached).
+_DETACHED: set[int] = set()
+_DETACHED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -228,6 +232,8 @@ def start_detached(
         raise
     dyno = OneOff(store, log, record)
     dyno.started(proc.pid)
+    with _DETACHED_LOCK:
+        _DETACHED.add(proc.pid)
     threading.Thread(
         target=_wait_detached,
         args=(proc, data, dyno.record, log, scratch),
@@ -250,6 +256,17 @@ def _wait_detached(
         signal_group(proc.pid, signal.SIGKILL)  # nothing it started outlives it
         OneOff(store, log, record).exited(status)
     finally:
+        with _DETACHED_LOCK:
+            _DETACHED.discard(proc.pid)
         store.delete_dyno(record.id)
         store.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+@atexit.register
+def _stop_detached() -> None:
+    """When the server process exits, its detached one-offs stop with it (their records are
+    then forgotten by the next server's reap_orphans)."""
+    with _DETACHED_LOCK:
+        for pgid in _DETACHED:
+            signal_group(pgid, signal.SIGKILL)
