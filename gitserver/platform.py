@@ -6,6 +6,8 @@ the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/superv
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -86,7 +88,7 @@ class Platform:
             git_url=self.git_url(app.name),
             web_url=self.web_url(app.name),
             slug_size=slug.stat().st_size if slug and slug.is_file() else None,
-            repo_size=cache.size_bytes(self.data.repo(app.name)),
+            repo_size=_tree_size(self.data.repo(app.name)),
         )
 
     def destroy_app(self, name: str) -> None:
@@ -313,6 +315,16 @@ class Platform:
 
     def base_url(self) -> str:
         return self.settings.public_url or f"http://{self.settings.host}:{self.settings.port}"
+
+
+def _tree_size(root: Path) -> int:
+    """The bytes of the files under `root` (a repository's size, as `apps:info` shows it)."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
 
 
 def _check_stack(stack: str) -> str:

@@ -178,6 +178,7 @@ def test_app_fields_the_clients_read(heroku: HerokuCli) -> None:
     assert app["owner"]["email"].endswith("@localhost")
     assert app["create_status"] == "complete"
     assert app["generation"]["name"] == "cedar"
+    assert app["repo_size"] > 0  # the bare repository and its hooks
     # by id too, and in both listings
     assert api(heroku.server, "GET", f"/apps/{app['id']}") == (200, app)
     for path in ("/apps", "/users/~/apps"):
@@ -189,6 +190,9 @@ def test_push_through_the_remote_the_cli_added(heroku: HerokuCli) -> None:
     pushed = check(git(heroku.repo, heroku.env, "push", "heroku", "main"))
     assert "Released v1" in pushed.output
     assert "Verifying deploy... done." in pushed.output
+    app = api(heroku.server, "GET", f"/apps/{APP}")[1]
+    assert app["slug_size"] > 0 and app["released_at"] is not None
+    assert app["buildpack_provided_description"] == "Python"
 
 
 def test_config_set_get_unset(heroku: HerokuCli) -> None:
