@@ -6,6 +6,7 @@ to a handler's, is answered as Heroku's JSON error body here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import select
@@ -44,6 +45,7 @@ def serve(
     check_auth: Callable[[], None],
 ) -> None:
     """Answer one API request on `handler`'s connection."""
+    _no_delay(handler.connection)
     url = urlsplit(handler.path)
     body_read = False
     try:
@@ -148,6 +150,14 @@ def _send_stream(handler: BaseHTTPRequestHandler, response: StreamResponse) -> N
         close = getattr(response.chunks, "close", None)
         if close is not None:
             close()  # stops a tail's reader thread
+
+
+def _no_delay(connection: socket.socket) -> None:
+    """Send small answers at once: headers and body are separate writes, and Nagle's algorithm
+    would hold the body for the client's delayed ACK (40 ms per request on a kept-alive
+    connection)."""
+    with contextlib.suppress(OSError, AttributeError):
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _client_gone(connection: socket.socket) -> bool:
