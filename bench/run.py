@@ -34,6 +34,7 @@ from bench import (
     first_response,
     format_value,
     pip_step,
+    platform_api,
     receive,
     warm_redeploy,
 )
@@ -46,6 +47,7 @@ BENCHMARKS: list[Benchmark] = [
     concurrency.BENCHMARK,
     first_line.BENCHMARK,
     pip_step.BENCHMARK,
+    platform_api.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
