@@ -13,6 +13,11 @@ APPS := flask==3.1.3 gunicorn==27.0.1 django==6.1.3 psycopg2-binary==2.9.13 \
   asgiref==3.13.0 blinker==1.9.0 click==8.5.1 itsdangerous==2.2.0 jinja2==3.1.6 \
   markupsafe==3.0.4 sqlparse==0.6.1 werkzeug==3.1.9
 
+# The real heroku CLI for the Platform API's contract suite (tests/e2e/test_heroku_cli.py),
+# pinned, installed with npm into the checkout's ignored .npm/ (no global install).
+HEROKU_CLI := heroku@11.10.0
+NPM_DIR := .npm
+
 # pip itself, pinned like everything else (constraints.txt pins every other package).
 PIP := pip==23.2.1
 TEST_ENV := CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEELS=$(CURDIR)/$(APP_WHEELS)
@@ -21,7 +26,7 @@ TEST_ENV := CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) CEDARBOX_TEST_APP_WHEE
 
 install: $(VENV)/.installed $(TOOL_WHEELS)/.fetched $(TOOL_WHEELS)/.fetched-pm
 
-test-deps: install $(APP_WHEELS)/.fetched
+test-deps: install $(APP_WHEELS)/.fetched $(NPM_DIR)/.installed
 
 $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
@@ -61,6 +66,12 @@ $(APP_WHEELS)/.fetched: Makefile $(VENV)/.installed
 	  --platform manylinux2014_x86_64 --implementation cp -d $(APP_WHEELS) $(APPS)
 	touch $@
 
+$(NPM_DIR)/.installed: Makefile
+	@command -v npm >/dev/null || (apt-get update && apt-get install -y nodejs npm)
+	mkdir -p $(NPM_DIR)
+	npm install --prefix $(NPM_DIR) --no-audit --no-fund --no-save --ignore-scripts '$(HEROKU_CLI)'
+	touch $@
+
 serve: install
 	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) $(BIN)/cedarbox serve
 
@@ -81,4 +92,4 @@ bench: test-deps
 	CEDARBOX_TOOL_WHEELS=$(CURDIR)/$(TOOL_WHEELS) $(BIN)/python bench/run.py
 
 clean:
-	rm -rf $(VENV) .wheels .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) $(NPM_DIR) .wheels .pytest_cache .ruff_cache *.egg-info

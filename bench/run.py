@@ -36,6 +36,7 @@ from bench import (
     format_value,
     output_flood,
     pip_step,
+    platform_api,
     receive,
     tls,
     uv_redeploy,
@@ -54,6 +55,7 @@ BENCHMARKS: list[Benchmark] = [
     output_flood.BENCHMARK,
     ephemeral.BENCHMARK,
     tls.BENCHMARK,
+    platform_api.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

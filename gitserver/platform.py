@@ -6,12 +6,15 @@ the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/superv
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitserver import formation, repos
+from gitserver import addons, formation, repos
+from gitserver.addons import Provisioned
 from gitserver.applog import AppLog
 from gitserver.appnames import generate_app_name, validate_app_name
 from gitserver.configvars import check_total_size, validate_key
@@ -22,7 +25,7 @@ from gitserver.records import Addon, App, Build, DynoAction, DynoRecord, Release
 from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
 from gitserver.store import Store, open_store
-from gitserver.views import JSON, app_view
+from gitserver.views import JSON, app_view, platform_app_view
 
 
 @dataclass
@@ -74,6 +77,20 @@ class Platform:
             repository=str(self.data.repo(app.name)),
         )
 
+    def platform_app_view(self, app: App) -> JSON:
+        """The app as the Platform API shows it (`/apps/{app}`)."""
+        release = self.store.current_release(app.name)
+        slug = Path(release.slug) if release and release.slug else None
+        return platform_app_view(
+            app,
+            owner=current_user(),
+            release=release,
+            git_url=self.git_url(app.name),
+            web_url=self.web_url(app.name),
+            slug_size=slug.stat().st_size if slug and slug.is_file() else None,
+            repo_size=_tree_size(self.data.repo(app.name)),
+        )
+
     def destroy_app(self, name: str) -> None:
         """Delete the app; a running server stops its dynos, which this waits for."""
         self.get_app(name)
@@ -99,6 +116,19 @@ class Platform:
         for key in keys:
             validate_key(key)
         return self._change_config(name, {}, keys, f"Remove {', '.join(keys)} config vars")
+
+    def update_config(self, name: str, changes: dict[str, str | None]) -> Release:
+        """Set and unset (None) config vars in one release, or change nothing on bad input."""
+        pairs = {k: v for k, v in changes.items() if v is not None}
+        unset = [k for k, v in changes.items() if v is None]
+        for key in changes:
+            validate_key(key)
+        current = self.config(name)
+        check_total_size({**{k: v for k, v in current.items() if k not in unset}, **pairs})
+        described = [f"Set {', '.join(pairs)} config vars"] if pairs else []
+        if unset:
+            described.append(f"Remove {', '.join(unset)} config vars")
+        return self._change_config(name, pairs, unset, "; ".join(described))
 
     def _change_config(
         self, name: str, set_vars: dict[str, str], unset: list[str], description: str
@@ -173,6 +203,15 @@ class Platform:
         supervisor."""
         formation.check_target(target, _process_types(self.current_release(name)))
         self.store.request_dynos(name, DynoAction(action), target)
+
+    def run_detached(
+        self, name: str, command: str, extra_env: dict[str, str] | None = None
+    ) -> DynoRecord:
+        """A one-off of the current release, its output in the app's log (`run:detached`)."""
+        from gitserver.runner.oneoff import start_detached
+
+        release = self.release(name, None)
+        return start_detached(self.store, self.data, release, command, extra_env=extra_env)
 
     def dynos(self, name: str) -> list[DynoRecord]:
         """What runs: supervised dynos while a server runs, and one-offs (`run`)."""
@@ -249,6 +288,18 @@ class Platform:
         apps = [self.get_app(name)] if name else self.list_apps()
         return [addon for app in apps for addon in self.store.list_addons(app.name)]
 
+    def create_addon(self, name: str, spec: str) -> Provisioned:
+        """Provision `service[:plan]` on the app, and release it (the API's POST /addons)."""
+        app = self.get_app(name)
+        service, plan = addons.split_addon(spec)
+        done = addons.provision(self, app.name, service, plan)
+        self.log_release(done.release)
+        return done
+
+    def destroy_addon(self, name: str, addon: str) -> Release:
+        """Remove an add-on (by name) and release it."""
+        return self.log_release(addons.destroy(self, self.get_app(name).name, addon))
+
     def log_path(self, name: str) -> Path:
         """The app's log file (`cedarbox logs`)."""
         return self.data.log(self.get_app(name).name)
@@ -276,6 +327,16 @@ class Platform:
             return self.settings.public_url
         server = running_server(self.data.server_record)
         return server.url if server else f"http://{self.settings.host}:{self.settings.port}"
+
+
+def _tree_size(root: Path) -> int:
+    """The bytes of the files under `root` (a repository's size, as `apps:info` shows it)."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+    return total
 
 
 def _check_stack(stack: str) -> str:

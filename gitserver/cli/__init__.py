@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gitserver.cli import addons, apps, builds, config, ps, releases, runtimes, serve, tls
+from gitserver.cli import addons, apps, builds, config, env, ps, releases, runtimes, serve, tls
 from gitserver.cli.registry import build_parser as _build_parser
 from gitserver.errors import CedarboxError
 from gitserver.settings import Settings
@@ -22,6 +22,7 @@ TOPICS = (
     runtimes.topic,
     addons.topic,
     tls.topic,
+    env.topic,
 )
 
 

@@ -5,11 +5,13 @@ output streamed to the push) and `cedarbox run`, which runs in the current relea
 environment with no server needed. The release's slug is unpacked into a private directory (a
 one-off gets a fresh filesystem, as on Heroku), the command runs there with the release's
 config vars, `.profile.d` sourced, `DYNO=run.N` and a `PORT`, attached to the caller's stdin,
-stdout and stderr; its exit status becomes the command's.
+stdout and stderr; its exit status becomes the command's. `start_detached` (the Platform
+API's `attach: false`) runs one with its output in the app's log instead.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import random
 import shlex
@@ -17,6 +19,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,11 +34,14 @@ from gitserver.processes import exit_status, free_port, signal_group, start_time
 from gitserver.records import DynoOwner, DynoRecord, DynoState, Release
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
-from gitserver.store import Store
+from gitserver.store import Store, open_store
 
 # The caller's terminal settings reach the one-off (Heroku's `run` passes TERM, COLUMNS, LINES).
 TERMINAL_VARS = ("TERM", "COLUMNS", "LINES")
 _CLAIM_ATTEMPTS = 50
+# The process groups of the detached one-offs this process runs (start_detached).
+_DETACHED: set[int] = set()
+_DETACHED_LOCK = threading.Lock()
 
 
 @dataclass
@@ -181,3 +187,86 @@ def _attached(dyno: OneOff, command: str, home: Path, env: dict[str, str]) -> in
         if not interactive:
             signal_group(proc.pid, signal.SIGKILL)
     return exit_status(code)
+
+
+def start_detached(
+    store: Store,
+    data: DataDir,
+    release: Release,
+    command: str,
+    *,
+    extra_env: Mapping[str, str] | None = None,
+) -> DynoRecord:
+    """Start `command` as a one-off whose output goes to the app's log (`app[run.N]`), as
+    `heroku run:detached` does; return its record once it is up. A thread of this process
+    waits for it, then removes its record and its scratch directory."""
+    app = release.app
+    if not release.slug or release.slug_pruned or not Path(release.slug).is_file():
+        raise ReleaseNotFound(
+            f"{app} has no slug to run (v{release.version} came from no build).",
+            hint="Push the app first.",
+            code="NO_SLUG",
+        )
+    log = AppLog(data.log(app))
+    record = _claim_name(store, app, "run", release.version, command)
+    scratch = Path(tempfile.mkdtemp(prefix=f"run-{app}-", dir=data.work()))
+    try:
+        home = scratch / "app"
+        releasedirs.unpack_to(Path(release.slug), home)
+        env = dyno_environment(
+            os.environ, release.config, home=home, dyno=record.name, port=free_port()
+        )
+        env.update(extra_env or {})
+        proc = subprocess.Popen(
+            dyno_argv(command),
+            cwd=home,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except BaseException:
+        store.delete_dyno(record.id)
+        shutil.rmtree(scratch, ignore_errors=True)
+        raise
+    dyno = OneOff(store, log, record)
+    dyno.started(proc.pid)
+    with _DETACHED_LOCK:
+        _DETACHED.add(proc.pid)
+    threading.Thread(
+        target=_wait_detached,
+        args=(proc, data, dyno.record, log, scratch),
+        name=f"detached-{record.name}",
+        daemon=True,
+    ).start()
+    return dyno.record
+
+
+def _wait_detached(
+    proc: subprocess.Popen[bytes], data: DataDir, record: DynoRecord, log: AppLog, scratch: Path
+) -> None:
+    """Copy the one-off's output into the log until it exits, then forget it."""
+    store = open_store(data.database)  # this thread's own connection
+    try:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            log.write(f"app[{record.name}]", raw.decode("utf-8", "replace").rstrip("\n"))
+        status = exit_status(proc.wait())
+        signal_group(proc.pid, signal.SIGKILL)  # nothing it started outlives it
+        OneOff(store, log, record).exited(status)
+    finally:
+        with _DETACHED_LOCK:
+            _DETACHED.discard(proc.pid)
+        store.delete_dyno(record.id)
+        store.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+@atexit.register
+def _stop_detached() -> None:
+    """When the server process exits, its detached one-offs stop with it (their records are
+    then forgotten by the next server's reap_orphans)."""
+    with _DETACHED_LOCK:
+        for pgid in _DETACHED:
+            signal_group(pgid, signal.SIGKILL)

@@ -26,6 +26,8 @@ from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
 from gitserver.settings import Settings
 from gitserver.tls import LocalCA
+from gitserver.web import api
+from gitserver.web.api import edge as api_edge
 from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.framing import BadFraming, check_framing
@@ -211,6 +213,9 @@ class RequestHandler(BaseHTTPRequestHandler):
             self._route_to_app(app)
             return
         url = urlsplit(self.path)
+        if api.is_api_request(url.path, self.headers.get("Accept", "")):
+            api_edge.serve(self, self.platform, self.server.url, self._check_auth)
+            return
         try:
             if self.command not in ("GET", "HEAD", "POST"):
                 self._discard_body()
@@ -249,6 +254,8 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         header = self.headers.get("Authorization", "")
         scheme, _, encoded = header.partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(encoded.encode(), key.encode()):
+            return  # the heroku CLI
         if scheme.lower() == "basic":
             try:
                 _, _, password = base64.b64decode(encoded).decode().partition(":")
@@ -258,7 +265,7 @@ class RequestHandler(BaseHTTPRequestHandler):
                 return
         raise AuthRequired(
             "Authentication required.",
-            hint="Use the server's API key as the password (any user name).",
+            hint="Use the server's API key as the password (any user name) or as a Bearer token.",
         )
 
     # Git --------------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def test_prints_one_json_line_and_removes_everything_on_sigterm(ephemeral: Ephem
     info = ephemeral.info()
     assert sorted(info) == ["api_key", "data_dir", "https_url", "pid", "url"]
     assert info["pid"] == ephemeral.proc.pid
-    assert info["https_url"] == info["url"].replace("http://", "https://")  # the same port
+    assert info["https_url"] == str(info["url"]).replace("http://", "https://")  # same port
     data_dir = Path(str(info["data_dir"]))
     assert data_dir.parent == ephemeral.tmpdir and (data_dir / "state.db").is_file()
     key = str(info["api_key"])
