@@ -3,9 +3,12 @@
     eval "$(cedarbox env)"
 
 The CLI talks to HEROKU_HOST only if the host contains `localhost` or `127.0.0.1` (anything
-else: a warning, then heroku.com). It adds `https://HOST:PORT/APP.git` remotes; until the
-server speaks TLS, git is told to push those over http (`url.<http>.pushInsteadOf`), through
-GIT_CONFIG_* variables of this shell, not the user's ~/.gitconfig.
+else: a warning, then heroku.com). It adds `https://HOST:PORT/APP.git` remotes, which the
+server's port answers over TLS: git is told to trust the data directory's CA for that URL
+(`http.<https-url>.sslCAInfo`) and Node (the CLI) through NODE_EXTRA_CA_CERTS. git ignores a
+per-URL CA when GIT_SSL_CAINFO is set; then (or with no CA) git pushes those remotes over http
+instead (`url.<http>.pushInsteadOf`). All of it through GIT_CONFIG_* variables of this shell,
+never the user's ~/.gitconfig.
 """
 
 from __future__ import annotations
@@ -14,12 +17,15 @@ import argparse
 import os
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from gitserver.cli.registry import Topic, arg
+from gitserver.datadir import DataDir
 from gitserver.errors import UsageError
 from gitserver.platform import Platform
 from gitserver.settings import Settings
+from gitserver.tls import LocalCA
 
 topic = Topic()
 
@@ -32,8 +38,10 @@ _CREDENTIAL_HELPER = (
 )
 
 
-def env_lines(url: str, api_key: str, environ: Mapping[str, str]) -> list[str]:
-    """The `export` lines for a server at `url` (http://HOST:PORT)."""
+def env_lines(
+    url: str, api_key: str, environ: Mapping[str, str], ca: Path | None = None
+) -> list[str]:
+    """The `export` lines for a server at `url` (http://HOST:PORT) whose CA is `ca`."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UsageError(f"{url!r} is not a server URL.", hint="Use http://127.0.0.1:PORT.")
@@ -44,6 +52,8 @@ def env_lines(url: str, api_key: str, environ: Mapping[str, str]) -> list[str]:
             hint="Point it at http://127.0.0.1:PORT (an SSH tunnel reaches a remote server).",
         )
     base = f"{parts.scheme}://{parts.netloc}"
+    https = f"https://{parts.netloc}"
+    lines: list[str] = []
     values = {
         "HEROKU_HOST": base,
         "HEROKU_API_KEY": api_key or ANY_TOKEN,
@@ -52,22 +62,33 @@ def env_lines(url: str, api_key: str, environ: Mapping[str, str]) -> list[str]:
         "HEROKU_SKIP_NEW_VERSION_CHECK": "true",
         "HEROKU_DISABLE_AUTOUPDATE": "1",
     }
-    if parts.scheme == "http":
-        try:
-            count = int(environ.get("GIT_CONFIG_COUNT", "0"))
-        except ValueError:
-            count = 0
+    if ca is not None:
+        values["NODE_EXTRA_CA_CERTS"] = str(ca)
+    if ca is not None and not environ.get("GIT_SSL_CAINFO"):
+        # The CLI's https remotes over TLS, trusting the CA for this server's URL only.
+        git_config = [(f"http.{https}/.sslCAInfo", str(ca))]
+        push_base = https
+    else:
+        if ca is not None:
+            lines.append(
+                "# GIT_SSL_CAINFO is set, so git would ignore a CA for this URL alone: the "
+                "CLI's https remotes push over http instead."
+            )
         # git config url.http://H:P/.pushInsteadOf https://H:P/, for this shell only.
-        git_config = [(f"url.{base}/.pushInsteadOf", f"https://{parts.netloc}/")]
-        if api_key:
-            # The CLI's credential helper answers for https only: this one sends the key to
-            # the http URL pushes go to (user `heroku`, as the CLI's helper does).
-            git_config.append((f"credential.{base}.helper", _CREDENTIAL_HELPER))
-        for i, (key, value) in enumerate(git_config, start=count):
-            values[f"GIT_CONFIG_KEY_{i}"] = key
-            values[f"GIT_CONFIG_VALUE_{i}"] = value
-        values["GIT_CONFIG_COUNT"] = str(count + len(git_config))
-    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+        git_config = [(f"url.http://{parts.netloc}/.pushInsteadOf", f"{https}/")]
+        push_base = f"http://{parts.netloc}"
+    if api_key:
+        # Sends the key to the URL pushes go to (user `heroku`, as the CLI's own helper does).
+        git_config.append((f"credential.{push_base}.helper", _CREDENTIAL_HELPER))
+    try:
+        count = int(environ.get("GIT_CONFIG_COUNT", "0"))
+    except ValueError:
+        count = 0
+    for i, (key, value) in enumerate(git_config, start=count):
+        values[f"GIT_CONFIG_KEY_{i}"] = key
+        values[f"GIT_CONFIG_VALUE_{i}"] = value
+    values["GIT_CONFIG_COUNT"] = str(count + len(git_config))
+    return lines + [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
 
 
 @topic.command(
@@ -75,7 +96,12 @@ def env_lines(url: str, api_key: str, environ: Mapping[str, str]) -> list[str]:
     help='export lines for the heroku CLI: eval "$(cedarbox env)"',
     args=(
         arg("--url", default=None, help="the server (default: the one running, else HOST:PORT)"),
-        arg("--api-key", default=None, help="the server's API key (env CEDARBOX_API_KEY)"),
+        arg(
+            "--api-key-file",
+            default=None,
+            metavar="PATH",
+            help="the server's API key, from this file (or CEDARBOX_API_KEY)",
+        ),
     ),
 )
 def _env(args: argparse.Namespace, settings: Settings) -> int:
@@ -83,6 +109,7 @@ def _env(args: argparse.Namespace, settings: Settings) -> int:
     if url is None:
         running = Platform.open(settings).server()
         url = running.url if running else f"http://{settings.host}:{settings.port}"
-    for line in env_lines(url, settings.api_key, os.environ):
+    ca = LocalCA.open(DataDir(settings.data_dir).tls).cert_path
+    for line in env_lines(url, settings.api_key, os.environ, ca):
         print(line)
     return 0

@@ -122,6 +122,8 @@ def heroku(noop_server: Server, tmp_path_factory: pytest.TempPathFactory) -> Her
     home.mkdir()
     env = {**noop_server.env, "HOME": str(home), "XDG_CONFIG_HOME": str(home / ".config")}
     env.pop("HEROKU_API_KEY", None)
+    env.pop("GIT_SSL_CAINFO", None)  # a fresh shell: git then trusts the CA for this URL alone
+    env.pop("NODE_EXTRA_CA_CERTS", None)
     printed = run_cli(noop_server.data_dir, env, "env").stdout
     env.update(exported(printed))
     repo = make_repo(tmp / "src", env, WEB_APP)
@@ -136,17 +138,19 @@ def test_cedarbox_env_points_the_cli_at_the_server(heroku: HerokuCli) -> None:
     assert heroku.env["DISABLE_TELEMETRY"] == "true"
     count = int(heroku.env["GIT_CONFIG_COUNT"])
     key, value = (heroku.env[f"GIT_CONFIG_{k}_{count - 1}"] for k in ("KEY", "VALUE"))
-    assert (key, value) == (f"url.{url}/.pushInsteadOf", "https://" + url.split("://")[1] + "/")
+    ca = str(heroku.server.data_dir / "tls" / "ca.pem")
+    assert heroku.env["NODE_EXTRA_CA_CERTS"] == ca
+    assert (key, value) == ("http.https://" + url.split("://")[1] + "/.sslCAInfo", ca)
 
 
 def test_apps_create_adds_the_git_remote(heroku: HerokuCli) -> None:
     created = heroku.run("apps:create", APP)
     host = heroku.server.url.split("://")[1]
     remote = f"https://{host}/{APP}.git"
-    assert f"http://{APP}.localhost:{host.split(':')[1]}/ | {remote}" in created.stdout
+    assert f"https://{APP}.localhost:{host.split(':')[1]}/ | {remote}" in created.stdout
     remotes = check(git(heroku.repo, heroku.env, "remote", "-v")).stdout
     assert f"heroku\t{remote} (fetch)" in remotes
-    assert f"heroku\t{heroku.server.url}/{APP}.git (push)" in remotes  # pushInsteadOf
+    assert f"heroku\t{remote} (push)" in remotes  # over TLS, trusting the server's CA
 
 
 def test_apps_create_of_a_taken_name_is_a_conflict(heroku: HerokuCli) -> None:
@@ -172,7 +176,7 @@ def test_app_fields_the_clients_read(heroku: HerokuCli) -> None:
     port = heroku.server.url.rsplit(":", 1)[1]
     assert app["name"] == APP
     assert app["git_url"] == f"{heroku.server.url}/{APP}.git"
-    assert app["web_url"] == f"http://{APP}.localhost:{port}/"
+    assert app["web_url"] == f"https://{APP}.localhost:{port}/"
     assert app["stack"]["name"] == app["build_stack"]["name"] == "heroku-24"
     assert app["region"]["name"] == "us"
     assert app["owner"]["email"].endswith("@localhost")

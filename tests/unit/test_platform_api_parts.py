@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import shlex
+from pathlib import Path
 
 import pytest
 
@@ -170,6 +171,24 @@ def test_env_lines_for_a_local_server() -> None:
         "GIT_CONFIG_VALUE_0": "https://127.0.0.1:5000/",
         "GIT_CONFIG_COUNT": "1",
     }
+
+
+def test_env_lines_trust_the_ca_for_the_clis_https_remotes() -> None:
+    ca = Path("/data/tls/ca.pem")
+    got = exports(env_lines("http://127.0.0.1:5000", "key", {}, ca))
+    assert got["NODE_EXTRA_CA_CERTS"] == str(ca)
+    assert got["GIT_CONFIG_KEY_0"] == "http.https://127.0.0.1:5000/.sslCAInfo"
+    assert got["GIT_CONFIG_VALUE_0"] == str(ca)
+    assert got["GIT_CONFIG_KEY_1"] == "credential.https://127.0.0.1:5000.helper"
+    assert got["GIT_CONFIG_COUNT"] == "2"
+
+
+def test_env_lines_push_over_http_when_git_ignores_a_per_url_ca() -> None:
+    lines = env_lines("http://127.0.0.1:5000", "", {"GIT_SSL_CAINFO": "/x"}, Path("/ca.pem"))
+    assert lines[0].startswith("# GIT_SSL_CAINFO is set")
+    got = exports(lines[1:])
+    assert got["GIT_CONFIG_KEY_0"] == "url.http://127.0.0.1:5000/.pushInsteadOf"
+    assert got["GIT_CONFIG_COUNT"] == "1"
 
 
 def test_env_lines_keep_the_shells_git_config_and_send_a_key() -> None:
