@@ -80,6 +80,12 @@ class Settings:
     postgres: str = "auto"
     # The buildpacks a build detects with, in order, as `module:Class` names.
     buildpacks: str = "gitserver.buildpacks.python.buildpack:PythonBuildpack"
+    # App code (build steps, release phase, dynos, one-offs) runs in a bubblewrap sandbox
+    # (gitserver/sandbox.py); "off" runs it unconfined, which every build then says.
+    sandbox: str = "auto"
+    # Processes (and threads) one sandboxed build step or dyno may have at once.
+    build_max_processes: int = 512
+    dyno_max_processes: int = 256
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

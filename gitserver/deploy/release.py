@@ -22,6 +22,7 @@ from gitserver.platform import Platform
 from gitserver.records import Release, current_user
 from gitserver.runner import releasedirs
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
+from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.settings import Settings
 from gitserver.store import Store
 
@@ -107,6 +108,7 @@ class Releaser:
                 out=self.out,
                 timeout=self.settings.release_timeout,
                 current_version=current.version if current and current.slug else None,
+                box=DynoSandbox.for_app(self.settings, self.app),
             )
             outcome = "succeeded"
         except ReleaseFailed:
