@@ -347,6 +347,25 @@ def network_guard() -> str:
     return ""
 
 
+def status_line(setting: str) -> str:
+    """What `cedarbox serve` says at start: the sandbox it has, and what it lacks."""
+    try:
+        current = mode(setting)
+    except SandboxUnavailable as exc:
+        return f"sandbox: unavailable, builds are refused: {exc.message} {exc.hint}"
+    line = "sandbox: " + current.describe().removeprefix("Sandbox: ")
+    if current.enabled and current.per_app_uid:
+        problem = network_guard()
+        line += (
+            f" Network isolation between apps is off: {problem}."
+            if problem
+            else " Dynos cannot connect to each other (only the router reaches them)."
+        )
+    elif current.enabled:
+        line += " Network isolation between apps is off (it needs root)."
+    return line
+
+
 def _by_depth(paths: Sequence[Path]) -> list[Path]:
     """Each path once, parents before children (a later bind would hide an earlier one)."""
     return sorted(set(paths), key=lambda p: (len(p.parts), str(p)))

@@ -15,7 +15,7 @@ import signal
 import sys
 from contextlib import ExitStack
 
-from gitserver import addons, serverinfo
+from gitserver import addons, sandbox, serverinfo
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
@@ -53,6 +53,7 @@ def serve(settings: Settings) -> None:
                 started = True
                 print(f"cedarbox listening on {front.url}", flush=True)
                 print(f"data directory: {settings.data_dir}", flush=True)
+                print(sandbox.status_line(settings.sandbox), flush=True)
                 front.serve_forever(poll_interval=0.2)
             except KeyboardInterrupt:
                 pass
