@@ -35,6 +35,7 @@ from bench import (
     format_value,
     pip_step,
     receive,
+    sandbox,
     warm_redeploy,
 )
 
@@ -46,6 +47,7 @@ BENCHMARKS: list[Benchmark] = [
     concurrency.BENCHMARK,
     first_line.BENCHMARK,
     pip_step.BENCHMARK,
+    sandbox.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

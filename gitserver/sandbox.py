@@ -222,12 +222,15 @@ def exec_problem(program: str, search_path: str) -> OSError | None:
 
 
 def readonly_roots(
-    *, tool_wheels: Path | None = None, pip_env: Mapping[str, str] | None = None
+    *,
+    tool_wheels: Path | None = None,
+    pip_env: Mapping[str, str] | None = None,
+    extra: str = "",
 ) -> tuple[Path, ...]:
     """What app code needs to read besides /usr and /etc: the interpreters (pyenv, uv, this
     Python), the tool wheels, the local wheelhouses and indexes the server's own PIP_* settings
-    name (`pip_env`: never an app's config vars), and CEDARBOX_SANDBOX_READONLY (colon-separated).
-    """
+    name (`pip_env`: never an app's config vars), and the operator's `extra` (the
+    sandbox_readonly setting, colon-separated paths)."""
     env = os.environ
     home = Path(env.get("HOME") or Path.home())
     roots = [
@@ -245,7 +248,7 @@ def readonly_roots(
                 path = word.removeprefix("file://")
                 if path.startswith("/"):
                     roots.append(Path(path))
-    roots += [Path(p) for p in env.get("CEDARBOX_SANDBOX_READONLY", "").split(":") if p]
+    roots += [Path(p) for p in extra.split(":") if p]
     return tuple(p for p in roots if p.is_absolute())
 
 

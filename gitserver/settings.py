@@ -83,6 +83,9 @@ class Settings:
     # App code (build steps, release phase, dynos, one-offs) runs in a bubblewrap sandbox
     # (gitserver/sandbox.py); "off" runs it unconfined, which every build then says.
     sandbox: str = "auto"
+    # More host paths app code may read (colon-separated), besides /usr, /etc, the
+    # interpreters, the tool wheels and the wheelhouses the server's PIP_* settings name.
+    sandbox_readonly: str = ""
     # Processes (and threads) one sandboxed build step or dyno may have at once.
     build_max_processes: int = 512
     dyno_max_processes: int = 256

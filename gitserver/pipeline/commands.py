@@ -67,7 +67,9 @@ def sandboxed(
         app=request.app,
         identity=identity,
         writable=writable,
-        readonly=sandbox.readonly_roots(tool_wheels=settings.tool_wheels, pip_env=ctx.env),
+        readonly=sandbox.readonly_roots(
+            tool_wheels=settings.tool_wheels, pip_env=ctx.env, extra=settings.sandbox_readonly
+        ),
         cwd=cwd,
         max_processes=settings.build_max_processes,
     )

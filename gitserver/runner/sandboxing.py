@@ -26,13 +26,16 @@ class DynoSandbox:
     max_processes: int
     # The app's embedded add-on data (the SQLite stand-in for heroku-postgresql), its own.
     addons: Path
+    readonly_extra: str = ""  # the sandbox_readonly setting
 
     @classmethod
     def for_app(cls, settings: Settings, app: str) -> DynoSandbox:
         mode = sandbox.mode(settings.sandbox)
         identity = sandbox.app_identity(settings.data_dir, app) if mode.per_app_uid else None
         addons = DataDir(settings.data_dir).addons(app)
-        return cls(app, mode, identity, settings.dyno_max_processes, addons)
+        return cls(
+            app, mode, identity, settings.dyno_max_processes, addons, settings.sandbox_readonly
+        )
 
     def command(self, home: Path, argv: Sequence[str]) -> list[str]:
         """`argv` run in `home`: the dyno's own tree and the app's add-on data are the only
@@ -45,7 +48,7 @@ class DynoSandbox:
             app=self.app,
             identity=self.identity,
             writable=writable,
-            readonly=sandbox.readonly_roots(),
+            readonly=sandbox.readonly_roots(extra=self.readonly_extra),
             cwd=home,
             max_processes=self.max_processes,
         )
