@@ -69,6 +69,9 @@ class Policy:
     readonly: tuple[Path, ...]
     cwd: Path
     max_processes: int
+    # A session of its own, away from the caller's terminal (no TIOCSTI into it): for a
+    # one-off attached to a terminal. Never for dynos, whose process group is what stops them.
+    new_session: bool = False
 
 
 @dataclass(frozen=True)
@@ -177,6 +180,8 @@ def wrap(policy: Policy, argv: Sequence[str]) -> list[str]:
                 made.add(parent)
         bwrap += [option, str(path), str(path)]
         made.add(path)
+    if policy.new_session:
+        bwrap.append("--new-session")
     bwrap += ["--chdir", str(policy.cwd), "--"]
     inner: list[str] = []
     if policy.identity is not None:

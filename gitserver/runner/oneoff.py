@@ -143,7 +143,8 @@ def run_oneoff(
             )
             env.update({k: os.environ[k] for k in TERMINAL_VARS if k in os.environ})
             env.update(extra_env or {})
-            status = _attached(dyno, box.command(home, dyno_argv(command)), home, env)
+            argv = box.command(home, dyno_argv(command), terminal=os.isatty(0))
+            status = _attached(dyno, argv, home, env)
             dyno.exited(status)
             return status
         finally:

@@ -37,9 +37,10 @@ class DynoSandbox:
             app, mode, identity, settings.dyno_max_processes, addons, settings.sandbox_readonly
         )
 
-    def command(self, home: Path, argv: Sequence[str]) -> list[str]:
+    def command(self, home: Path, argv: Sequence[str], *, terminal: bool = False) -> list[str]:
         """`argv` run in `home`: the dyno's own tree and the app's add-on data are the only
-        places it may write."""
+        places it may write. `terminal`: a one-off attached to the caller's terminal, which
+        it then cannot push keystrokes into (Ctrl-C there still ends it)."""
         if not self.mode.enabled:
             return list(argv)
         writable = (home, self.addons)
@@ -51,6 +52,7 @@ class DynoSandbox:
             readonly=sandbox.readonly_roots(extra=self.readonly_extra),
             cwd=home,
             max_processes=self.max_processes,
+            new_session=terminal,
         )
         return sandbox.wrap(policy, argv)
 
