@@ -17,7 +17,7 @@ from pathlib import Path
 
 from gitserver.output import Output, printable
 from gitserver.pipeline.buildpack import Buildpack
-from gitserver.pipeline.commands import sandbox_mode
+from gitserver.pipeline.commands import hand_over, sandbox_mode
 from gitserver.pipeline.context import BuildContext, BuildRequest, build_environment
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.phases import compile as compile_phase
@@ -97,6 +97,7 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
                 cache = ctx.cache = restore.restore(ctx)
             with report.phase("compile"):
                 keep = compile_phase.compile(ctx, buildpack)
+                hand_over(ctx)
             with report.phase("release"):
                 metadata = release.release(ctx, buildpack)
             report.process_types, report.addons = metadata.process_types, metadata.addons

@@ -45,6 +45,16 @@ def sandbox_mode(ctx: BuildContext) -> sandbox.Mode:
         ) from None
 
 
+def hand_over(ctx: BuildContext) -> None:
+    """After compile: the whole build directory is the app's, also what the platform wrote
+    there after the last step, so the cached `.heroku` has one owner build after build (its
+    digest, which lets the next slug reuse it, includes owners)."""
+    mode = sandbox_mode(ctx)
+    if mode.enabled and mode.per_app_uid:
+        settings = ctx.request.settings
+        sandbox.give(sandbox.app_identity(settings.data_dir, ctx.request.app), [ctx.build_dir])
+
+
 def sandboxed(
     ctx: BuildContext, argv: Sequence[str], cwd: Path, env: Mapping[str, str]
 ) -> list[str]:
