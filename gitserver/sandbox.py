@@ -281,15 +281,19 @@ def app_identity(data_dir: Path, app: str) -> Identity:
 
 
 def give(identity: Identity | None, paths: Sequence[Path]) -> None:
-    """Make `paths` (recursively, never following links) the app's, so it can write them."""
+    """Make `paths` (recursively, never following links) the app's, so it can write them.
+
+    Only what is not the app's yet is changed (`find`, then `chown` on those): a tree the app
+    owns already costs one walk, and its files keep their ctimes."""
     if identity is None:
         return
     existing = [str(p) for p in paths if p.exists()]
     if existing:
+        uid, gid = str(identity.uid), str(identity.gid)
+        not_the_apps = ["(", "!", "-uid", uid, "-o", "!", "-gid", gid, ")"]
+        chown = ["-exec", "chown", "-h", f"{uid}:{gid}", "--", "{}", "+"]
         subprocess.run(
-            ["chown", "-R", "-h", "-P", f"{identity.uid}:{identity.gid}", "--", *existing],
-            check=True,
-            capture_output=True,
+            ["find", "-P", *existing, *not_the_apps, *chown], check=True, capture_output=True
         )
 
 
