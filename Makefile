@@ -32,6 +32,11 @@ $(VENV)/.installed: setup.cfg pyproject.toml constraints.txt
 	@command -v git >/dev/null || (apt-get update && apt-get install -y git)
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
 	  || (apt-get update && apt-get install -y postgresql)
+	@# App code runs in bubblewrap; iptables keeps apps' dynos apart (gitserver/sandbox.py).
+	@command -v bwrap >/dev/null || (apt-get update && apt-get install -y bubblewrap) \
+	  || echo "Builds need bubblewrap: sudo apt-get install bubblewrap (or CEDARBOX_SANDBOX=off)"
+	@command -v iptables >/dev/null || [ "$$(id -u)" != 0 ] \
+	  || (apt-get update && apt-get install -y iptables)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet '$(PIP)'
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'

@@ -38,6 +38,7 @@ from bench import (
     pip_step,
     platform_api,
     receive,
+    sandbox,
     tls,
     uv_redeploy,
     warm_redeploy,
@@ -56,6 +57,7 @@ BENCHMARKS: list[Benchmark] = [
     ephemeral.BENCHMARK,
     tls.BENCHMARK,
     platform_api.BENCHMARK,
+    sandbox.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

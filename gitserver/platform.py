@@ -209,9 +209,11 @@ class Platform:
     ) -> DynoRecord:
         """A one-off of the current release, its output in the app's log (`run:detached`)."""
         from gitserver.runner.oneoff import start_detached
+        from gitserver.runner.sandboxing import DynoSandbox
 
         release = self.release(name, None)
-        return start_detached(self.store, self.data, release, command, extra_env=extra_env)
+        box = DynoSandbox.for_app(self.settings, release.app)
+        return start_detached(self.store, self.data, release, command, extra_env=extra_env, box=box)
 
     def dynos(self, name: str) -> list[DynoRecord]:
         """What runs: supervised dynos while a server runs, and one-offs (`run`)."""

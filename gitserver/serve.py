@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from gitserver import addons, serverinfo
+from gitserver import addons, sandbox, serverinfo
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
@@ -80,6 +80,7 @@ def _announce(front: CedarboxServer) -> None:
         "`cedarbox tls:trust` says how to trust it)",
         flush=True,
     )
+    print(sandbox.status_line(front.settings.sandbox), flush=True)
     print(f"data directory: {front.settings.data_dir}", flush=True)
 
 

@@ -100,6 +100,15 @@ class Settings:
     cache_max_bytes: int = 1024 * 1024 * 1024
     # A connection must send its first byte, and a TLS client finish its handshake, within this.
     tls_handshake_timeout: float = 10
+    # App code (build steps, release phase, dynos, one-offs) runs in a bubblewrap sandbox
+    # (gitserver/sandbox.py); "off" runs it unconfined, which every build then says.
+    sandbox: str = "auto"
+    # More host paths app code may read (colon-separated), besides /usr, /etc, the
+    # interpreters, the tool wheels and the wheelhouses the server's PIP_* settings name.
+    sandbox_readonly: str = ""
+    # Processes (and threads) one sandboxed build step or dyno may have at once.
+    build_max_processes: int = 512
+    dyno_max_processes: int = 256
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -39,6 +39,7 @@ def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tests.support.wheelhouse import build_wheel
 
     house = tmp_path_factory.mktemp("wheelhouse")
+    house.chmod(0o755)  # sandboxed builds read it as their app's own uid
     for name, version, requires in TEST_PACKAGES:
         module = name.replace("-", "_")
         build_wheel(

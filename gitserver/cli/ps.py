@@ -160,6 +160,7 @@ def _logs(args: argparse.Namespace, settings: Settings) -> int:
 )
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from gitserver.runner.oneoff import command_line, run_oneoff
+    from gitserver.runner.sandboxing import DynoSandbox
 
     words = args.words[1:] if args.words[:1] == ["--"] else args.words
     extra = parse_assignments([p for p in args.env.split(";") if p]) if args.env else {}
@@ -171,4 +172,5 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         command_line(words),
         git_url=platform.git_url(args.app),
         extra_env=extra,
+        box=DynoSandbox.for_app(settings, args.app),
     )

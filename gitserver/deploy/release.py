@@ -27,6 +27,7 @@ from gitserver.platform import Platform
 from gitserver.records import Release, current_user
 from gitserver.runner import releasedirs, wakeup
 from gitserver.runner.release_phase import ReleasePhase, run_release_phase
+from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.serverinfo import running_server
 from gitserver.settings import Settings
 from gitserver.store import Store
@@ -159,6 +160,7 @@ class Releaser:
                 timeout=self.settings.release_timeout,
                 output_max_bytes=self.settings.build_output_max_bytes,
                 current_version=current.version if current and current.slug else None,
+                box=DynoSandbox.for_app(self.settings, self.app),
             )
             outcome = "succeeded"
         except ReleaseFailed:

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gitserver.output import Output, printable
 from gitserver.pipeline.buildpack import Buildpack
+from gitserver.pipeline.commands import hand_over, sandbox_mode
 from gitserver.pipeline.context import BuildContext, BuildRequest, build_environment
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.phases import compile as compile_phase
@@ -88,6 +89,7 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
         _introduce(ctx)
         phase = "detect"
         try:
+            _check_sandbox(ctx)
             with report.phase("detect"):
                 buildpack = detect(ctx, buildpacks)
             phase = "compile"
@@ -95,6 +97,7 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
                 cache = ctx.cache = restore.restore(ctx)
             with report.phase("compile"):
                 keep = compile_phase.compile(ctx, buildpack)
+                hand_over(ctx)
             with report.phase("release"):
                 metadata = release.release(ctx, buildpack)
             report.process_types, report.addons = metadata.process_types, metadata.addons
@@ -120,6 +123,12 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
                 request.slug_path.unlink(missing_ok=True)
             shutil.rmtree(Path(scratch) / "home", ignore_errors=True)
     return result
+
+
+def _check_sandbox(ctx: BuildContext) -> None:
+    """Refuse the build when app code cannot be sandboxed; say so when the operator opted out."""
+    if not sandbox_mode(ctx).enabled:
+        ctx.out.bang("Sandbox off (CEDARBOX_SANDBOX=off): this build's code runs unconfined.")
 
 
 def _introduce(ctx: BuildContext) -> None:

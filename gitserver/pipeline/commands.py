@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from gitserver import sandbox
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
@@ -41,6 +42,60 @@ def build_timeout_error(ctx: BuildContext) -> BuildError:
     )
 
 
+def sandbox_mode(ctx: BuildContext) -> sandbox.Mode:
+    """The sandbox build steps run in; BuildError(SANDBOX_UNAVAILABLE) when none can be made."""
+    try:
+        return sandbox.mode(ctx.request.settings.sandbox)
+    except sandbox.SandboxUnavailable as exc:
+        raise BuildError(
+            exc.code,
+            "Unable to sandbox the build.",
+            [exc.message, exc.hint],
+            legacy_lines=[exc.message, exc.hint],
+        ) from None
+
+
+def hand_over(ctx: BuildContext) -> None:
+    """After compile: the whole build directory is the app's, also what the platform wrote
+    there after the last step, so the cached `.heroku` has one owner build after build (its
+    digest, which lets the next slug reuse it, includes owners)."""
+    mode = sandbox_mode(ctx)
+    if mode.enabled and mode.per_app_uid:
+        settings = ctx.request.settings
+        sandbox.give(sandbox.app_identity(settings.data_dir, ctx.request.app), [ctx.build_dir])
+
+
+def sandboxed(
+    ctx: BuildContext, argv: Sequence[str], cwd: Path, env: Mapping[str, str]
+) -> list[str]:
+    """`argv` inside the build's sandbox: it writes only the build directory (with its cache
+    copy), the build's scratch space (its $HOME) and ENV_DIR, as the app's own uid.
+
+    Raises OSError, as Popen would, when the program could not be started at all."""
+    mode = sandbox_mode(ctx)
+    if not mode.enabled:
+        return list(argv)
+    problem = sandbox.exec_problem(argv[0], env.get("PATH", os.defpath))
+    if problem is not None:
+        raise problem
+    request = ctx.request
+    settings = request.settings
+    identity = sandbox.app_identity(settings.data_dir, request.app) if mode.per_app_uid else None
+    writable = (request.build_dir, ctx.scratch, request.env_dir)
+    sandbox.give(identity, writable)
+    policy = sandbox.Policy(
+        app=request.app,
+        identity=identity,
+        writable=writable,
+        readonly=sandbox.readonly_roots(
+            tool_wheels=settings.tool_wheels, pip_env=ctx.env, extra=settings.sandbox_readonly
+        ),
+        cwd=cwd,
+        max_processes=settings.build_max_processes,
+    )
+    return sandbox.wrap(policy, argv)
+
+
 def run_streamed(
     ctx: BuildContext,
     argv: Sequence[str],
@@ -56,10 +111,11 @@ def run_streamed(
     The process runs in its own process group so a timeout kills everything it started.
     Raises BuildError(BUILD_TIMEOUT) when the compile deadline passes.
     """
+    step_env = dict(env if env is not None else ctx.env)
     proc = subprocess.Popen(
-        list(argv),
+        sandboxed(ctx, argv, cwd or ctx.build_dir, step_env),
         cwd=cwd or ctx.build_dir,
-        env=dict(env if env is not None else ctx.env),
+        env=step_env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,

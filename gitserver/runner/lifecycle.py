@@ -23,7 +23,6 @@ from gitserver.formation import restart_delay
 from gitserver.processes import (
     accepts,
     exit_status,
-    free_port,
     group_members,
     signal_group,
     spawn,
@@ -33,6 +32,7 @@ from gitserver.records import Release
 from gitserver.runner import releasedirs
 from gitserver.runner.dynos import Dyno, heroku_log, seconds
 from gitserver.runner.environment import dyno_argv, dyno_environment
+from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.runner.unpacker import SlugUnpacker
 from gitserver.settings import Settings
 from gitserver.store import Store
@@ -89,7 +89,13 @@ class Lifecycle:
         except OSError as exc:
             self.crash(dyno, f"could not prepare its directory: {exc}", self.clock())
             return
-        dyno.port = free_port() if dyno.is_web else None
+        try:
+            box = DynoSandbox.for_app(self.settings, dyno.app)
+            dyno.port = box.port() if dyno.is_web else None
+            argv = box.command(dyno.home, dyno_argv(dyno.command))
+        except (CedarboxError, OSError, subprocess.CalledProcessError) as exc:
+            self.crash(dyno, f"could not be sandboxed: {exc}", self.clock())
+            return
         env = dyno_environment(
             self.host_env, release.config, home=dyno.home, dyno=dyno.name, port=dyno.port
         )
@@ -98,7 +104,7 @@ class Lifecycle:
             self.set_state(dyno, "starting")
         self.log(dyno, f"Starting process with command `{dyno.command}`")
         try:
-            dyno.proc = self.spawn(dyno_argv(dyno.command), cwd=dyno.home, env=env)
+            dyno.proc = self.spawn(argv, cwd=dyno.home, env=env)
         except OSError as exc:
             self.crash(dyno, f"could not start: {exc.strerror or exc}", self.clock())
             return

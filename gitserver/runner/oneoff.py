@@ -30,10 +30,11 @@ from pathlib import Path
 from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
 from gitserver.errors import ReleaseNotFound, UsageError
-from gitserver.processes import exit_status, free_port, signal_group, start_time
+from gitserver.processes import exit_status, signal_group, start_time
 from gitserver.records import DynoOwner, DynoRecord, DynoState, Release
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
+from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.store import Store, open_store
 
 # The caller's terminal settings reach the one-off (Heroku's `run` passes TERM, COLUMNS, LINES).
@@ -125,6 +126,7 @@ def run_oneoff(
     *,
     git_url: str,
     extra_env: Mapping[str, str] | None = None,
+    box: DynoSandbox,
 ) -> int:
     """Run `command` from `release` attached to this terminal; return its exit status."""
     app = release.app
@@ -143,18 +145,19 @@ def run_oneoff(
             home = scratch / "app"
             releasedirs.unpack_to(Path(release.slug), home)
             env = dyno_environment(
-                os.environ, release.config, home=home, dyno=dyno.name, port=free_port()
+                os.environ, release.config, home=home, dyno=dyno.name, port=box.port()
             )
             env.update({k: os.environ[k] for k in TERMINAL_VARS if k in os.environ})
             env.update(extra_env or {})
-            status = _attached(dyno, command, home, env)
+            argv = box.command(home, dyno_argv(command), terminal=os.isatty(0))
+            status = _attached(dyno, argv, home, env)
             dyno.exited(status)
             return status
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _attached(dyno: OneOff, command: str, home: Path, env: dict[str, str]) -> int:
+def _attached(dyno: OneOff, argv: list[str], home: Path, env: dict[str, str]) -> int:
     """Run attached to our stdin/stdout/stderr.
 
     On a terminal the command shares our process group, so Ctrl-C and job control reach it.
@@ -162,9 +165,7 @@ def _attached(dyno: OneOff, command: str, home: Path, env: dict[str, str]) -> in
     a one-off starts outlives it, as on Heroku. SIGINT and SIGTERM are passed on to it.
     """
     interactive = os.isatty(0)
-    proc = subprocess.Popen(
-        dyno_argv(command), cwd=home, env=env, start_new_session=not interactive
-    )
+    proc = subprocess.Popen(argv, cwd=home, env=env, start_new_session=not interactive)
     dyno.started(proc.pid)
 
     def forward(signum: int, frame: object) -> None:
@@ -196,6 +197,7 @@ def start_detached(
     command: str,
     *,
     extra_env: Mapping[str, str] | None = None,
+    box: DynoSandbox,
 ) -> DynoRecord:
     """Start `command` as a one-off whose output goes to the app's log (`app[run.N]`), as
     `heroku run:detached` does; return its record once it is up. A thread of this process
@@ -214,11 +216,11 @@ def start_detached(
         home = scratch / "app"
         releasedirs.unpack_to(Path(release.slug), home)
         env = dyno_environment(
-            os.environ, release.config, home=home, dyno=record.name, port=free_port()
+            os.environ, release.config, home=home, dyno=record.name, port=box.port()
         )
         env.update(extra_env or {})
         proc = subprocess.Popen(
-            dyno_argv(command),
+            box.command(home, dyno_argv(command)),
             cwd=home,
             env=env,
             stdin=subprocess.DEVNULL,

@@ -28,6 +28,7 @@ from gitserver.processes import exit_status, signal_group, spawn
 from gitserver.runner import releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
 from gitserver.runner.oneoff import OneOff, one_off
+from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.store import Store
 
 
@@ -51,6 +52,7 @@ def run_release_phase(
     out: Output,
     timeout: float,
     current_version: int | None,
+    box: DynoSandbox,
     output_max_bytes: int = 10 * 1024 * 1024,
 ) -> ReleasePhase:
     """Run `command`; raise ReleaseFailed (after printing why) unless it exits 0 in time.
@@ -69,8 +71,9 @@ def run_release_phase(
         ) as dyno:
             home = releasedirs.fresh_copy(unpacked, staging / dyno.name)
             env = dyno_environment(os.environ, config, home=home, dyno=dyno.name, port=None)
+            argv = box.command(home, dyno_argv(command))
             budget = OutputBudget(output_max_bytes)
-            status, timed_out = _run(dyno, command, home, env, log, out, timeout, budget)
+            status, timed_out = _run(dyno, argv, home, env, log, out, timeout, budget)
             shutil.rmtree(home, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -98,7 +101,7 @@ def run_release_phase(
 
 def _run(
     dyno: OneOff,
-    command: str,
+    argv: list[str],
     home: Path,
     env: dict[str, str],
     log: AppLog,
@@ -107,7 +110,7 @@ def _run(
     budget: OutputBudget,
 ) -> tuple[int, bool]:
     """Run the command, streaming its output; returns (exit status, whether it timed out)."""
-    proc = spawn(dyno_argv(command), cwd=home, env=env)
+    proc = spawn(argv, cwd=home, env=env)
     dyno.started(proc.pid)
 
     def emit(raw: bytes, size: int) -> None:

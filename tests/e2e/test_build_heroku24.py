@@ -344,8 +344,8 @@ def test_killed_build_keeps_the_last_good_cache(server: Server, tmp_path: Path) 
     check(push(repo, server, "killed"))
     meta = server.data_dir / "cache" / "killed" / "current" / "metadata.json"
     before = meta.read_text()
-    marker = tmp_path / "post_compile.pid"
-    hook = f"#!/bin/sh\necho $$ > {marker}\nsleep 60\n"
+    # The hook is sandboxed: it can only write its own build directory, where the test looks.
+    hook = "#!/bin/sh\ntouch post_compile.started\nsleep 61\n"
     write_files(repo, {"requirements.txt": "alpha\nbeta\n", "bin/post_compile": hook})
     commit(repo, server.env, "will be killed")
     proc = subprocess.Popen(
@@ -356,13 +356,18 @@ def test_killed_build_keeps_the_last_good_cache(server: Server, tmp_path: Path) 
         stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 120
-    while not marker.exists() and time.monotonic() < deadline:
+    pattern = "work/*/source/post_compile.started"
+    while not list(server.data_dir.glob(pattern)) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert marker.exists(), "post_compile never ran"
+    assert list(server.data_dir.glob(pattern)), "post_compile never ran"
     for pid in hook_pids(server.data_dir):
         os.kill(pid, signal.SIGKILL)
-    os.killpg(int(marker.read_text()), signal.SIGKILL)
     proc.communicate(timeout=60)
+    # The step died with the hook (bubblewrap's --die-with-parent and its pid namespace).
+    deadline = time.monotonic() + 10
+    while sleeping_61() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not sleeping_61()
     assert proc.returncode != 0
     assert meta.read_text() == before
 
@@ -370,6 +375,18 @@ def test_killed_build_keeps_the_last_good_cache(server: Server, tmp_path: Path) 
     commit(repo, server.env, "next")
     after = transcript(check(push(repo, server, "killed")))
     assert "       - The contents of requirements.txt changed" in after
+
+
+def sleeping_61() -> bool:
+    """Whether the killed build's `sleep 61` still runs anywhere."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == b"sleep\x0061\x00":
+                    return True
+            except OSError:
+                continue
+    return False
 
 
 def hook_pids(data_dir: Path) -> list[int]:

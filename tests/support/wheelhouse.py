@@ -52,6 +52,7 @@ def build_wheel(
     `extra_files` adds arbitrary files (paths inside site-packages) such as data files.
     """
     dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir.chmod(0o755)  # a wheelhouse sandboxed builds read as their app's own uid
     import_name = re.sub(r"[^0-9A-Za-z_]", "_", name).lower()
     if modules is None:
         modules = {f"{import_name}/__init__.py": f'__version__ = "{version}"\n'}

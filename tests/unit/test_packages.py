@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -232,23 +235,32 @@ def test_heroku_24_cold_then_warm_install(
 def test_heroku_24_pip_extra_index_url_config_var_reaches_pip(
     tmp_path: Path, wheelhouse: Path
 ) -> None:
-    # A file:// "simple" index that only the app's config var names; the server's own settings
+    # A "simple" index on 127.0.0.1 that only the app's config var names (a build's sandbox
+    # sees no host path an app names, but the host's network); the server's own settings
     # point at an empty index, so the install succeeds only if the config var reached pip.
-    index = tmp_path / "simple"
-    wheel = build_wheel(tmp_path / "files", "extra-pkg", "3.0")
+    served = tmp_path / "served"
+    index = served / "simple"
+    wheel = build_wheel(served / "files", "extra-pkg", "3.0")
     (index / "extra-pkg").mkdir(parents=True)
-    (index / "extra-pkg" / "index.html").write_text(f'<a href="{wheel.as_uri()}">{wheel.name}</a>')
+    link = f"../../files/{wheel.name}"
+    (index / "extra-pkg" / "index.html").write_text(f'<a href="{link}">{wheel.name}</a>')
     empty = tmp_path / "empty-index"
     empty.mkdir()
-    ctx = make_ctx(
-        tmp_path / "app",
-        files={"requirements.txt": "extra-pkg==3.0\n"},
-        config={"PIP_EXTRA_INDEX_URL": index.as_uri(), "PIP_FIND_LINKS": str(wheelhouse)},
-        extra_env={"PIP_NO_INDEX": "", "PIP_INDEX_URL": empty.as_uri()},
-    )
-    ctx.env.pop("PIP_NO_INDEX")
-    seeded_env(ctx, current_interpreter())
-    managers.install(ctx, chosen(current_interpreter()), check_package_manager(ctx))
+    empty.chmod(0o755)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{httpd.server_address[1]}/simple/"
+        ctx = make_ctx(
+            tmp_path / "app",
+            files={"requirements.txt": "extra-pkg==3.0\n"},
+            config={"PIP_EXTRA_INDEX_URL": url, "PIP_FIND_LINKS": str(wheelhouse)},
+            extra_env={"PIP_NO_INDEX": "", "PIP_INDEX_URL": empty.as_uri()},
+        )
+        ctx.env.pop("PIP_NO_INDEX")
+        seeded_env(ctx, current_interpreter())
+        managers.install(ctx, chosen(current_interpreter()), check_package_manager(ctx))
+        httpd.shutdown()
     assert ctx.report.packages == ["extra-pkg==3.0"]
 
 
