@@ -72,6 +72,9 @@ class Policy:
     # A session of its own, away from the caller's terminal (no TIOCSTI into it): for a
     # one-off attached to a terminal. Never for dynos, whose process group is what stops them.
     new_session: bool = False
+    # The sandbox dies with the thread that started it (PR_SET_PDEATHSIG). Off only for a
+    # detached one-off, started by a request's thread that ends at once.
+    die_with_parent: bool = True
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ def wrap(policy: Policy, argv: Sequence[str]) -> list[str]:
         "--unshare-ipc",
         "--unshare-uts",
         "--unshare-cgroup-try",
-        "--die-with-parent",
+        *(["--die-with-parent"] if policy.die_with_parent else []),
         "--hostname",
         policy.app,
         "--ro-bind",

@@ -220,7 +220,7 @@ def start_detached(
         )
         env.update(extra_env or {})
         proc = subprocess.Popen(
-            box.command(home, dyno_argv(command)),
+            box.command(home, dyno_argv(command), detached=True),
             cwd=home,
             env=env,
             stdin=subprocess.DEVNULL,

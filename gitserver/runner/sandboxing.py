@@ -37,7 +37,9 @@ class DynoSandbox:
             app, mode, identity, settings.dyno_max_processes, addons, settings.sandbox_readonly
         )
 
-    def command(self, home: Path, argv: Sequence[str], *, terminal: bool = False) -> list[str]:
+    def command(
+        self, home: Path, argv: Sequence[str], *, terminal: bool = False, detached: bool = False
+    ) -> list[str]:
         """`argv` run in `home`: the dyno's own tree and the app's add-on data are the only
         places it may write. `terminal`: a one-off attached to the caller's terminal, which
         it then cannot push keystrokes into (Ctrl-C there still ends it)."""
@@ -53,6 +55,7 @@ class DynoSandbox:
             cwd=home,
             max_processes=self.max_processes,
             new_session=terminal,
+            die_with_parent=not detached,
         )
         return sandbox.wrap(policy, argv)
 

@@ -14,6 +14,7 @@ import contextlib
 import socket
 import threading
 import time
+from typing import BinaryIO
 
 # A connection over the cap is answered without waiting for (or reading) its request.
 REFUSAL_SEND_TIMEOUT = 1.0
@@ -114,3 +115,28 @@ def _response(status: int, reason: str, body: bytes, *extra: tuple[str, str]) ->
         *(f"{name}: {value}" for name, value in extra),
     ]
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+# After refusing a request, what the client still sends is read and dropped for this long (and
+# up to this much) before the connection closes: closing with unread data makes the kernel
+# reset the connection, and the client may lose the answer that says why.
+LINGER_SECONDS = 2.0
+LINGER_MAX_BYTES = 64 * 1024 * 1024
+
+
+def linger(connection: socket.socket, wfile: BinaryIO) -> None:
+    """Close gracefully after an answer sent before the request body was read: stop writing,
+    then drop what the client still sends until it closes (bounded)."""
+    try:
+        wfile.flush()
+        connection.shutdown(socket.SHUT_WR)
+        connection.settimeout(LINGER_SECONDS)
+        deadline = time.monotonic() + LINGER_SECONDS
+        drained = 0
+        while time.monotonic() < deadline and drained < LINGER_MAX_BYTES:
+            data = connection.recv(64 * 1024)
+            if not data:
+                break
+            drained += len(data)
+    except OSError:
+        pass  # the client is gone: nothing left to protect

@@ -14,7 +14,6 @@ import io
 import json
 import logging
 import socket
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,13 +27,15 @@ from gitserver.settings import Settings
 from gitserver.tls import LocalCA
 from gitserver.web import api
 from gitserver.web.api import edge as api_edge
-from gitserver.web.backend import READ_BLOCK, CgiHead, CgiRequest, backend_env, run_backend
+from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.framing import BadFraming, check_framing
 from gitserver.web.limits import (
+    LINGER_SECONDS,
     ConnectionGate,
     DeadlineReader,
     head_timeout_response,
+    linger,
     refuse_connection,
 )
 from gitserver.web.pktline import error_advertisement
@@ -45,11 +46,6 @@ from gitserver.web.tlsaccept import TlsAcceptor
 # Bodies the front end never uses (API, info/refs, errors) are read and dropped up to this size;
 # a larger one is refused with 413 without reading it.
 MAX_API_BODY = 1024 * 1024
-# After refusing a request, what the client still sends is read and dropped for this long (and
-# up to this much) before the connection closes: closing with unread data makes the kernel
-# reset the connection, and the client may lose the answer that says why.
-LINGER_SECONDS = 2.0
-LINGER_MAX_BYTES = 64 * 1024 * 1024
 
 logger = logging.getLogger(__name__)
 
@@ -409,21 +405,7 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._linger()
 
     def _linger(self) -> None:
-        """Close gracefully after an answer sent before the request body was read: stop
-        writing, then drop what the client still sends until it closes (bounded)."""
-        try:
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_WR)
-            self.connection.settimeout(LINGER_SECONDS)
-            deadline = time.monotonic() + LINGER_SECONDS
-            drained = 0
-            while time.monotonic() < deadline and drained < LINGER_MAX_BYTES:
-                data = self.connection.recv(READ_BLOCK)
-                if not data:
-                    break
-                drained += len(data)
-        except OSError:
-            pass  # the client is gone: nothing left to protect
+        linger(self.connection, self.wfile)  # type: ignore[arg-type]
 
     def _send_text(self, status: int, text: str, headers: dict[str, str] | None = None) -> None:
         self._send(status, text.encode(), "text/plain; charset=utf-8", headers or {})

@@ -184,7 +184,9 @@ def test_the_read_only_api_stays(shop: Server) -> None:
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(tmp_path_factory.mktemp("keyed"), "--api-key", "s3cret", **noop_build_env())
+    srv = start_server(
+        tmp_path_factory.mktemp("keyed"), CEDARBOX_API_KEY="s3cret", **noop_build_env()
+    )
     yield srv
     srv.stop()
 
@@ -219,10 +221,13 @@ def test_no_key_means_any_token_from_loopback(shop: Server) -> None:
 
 
 def test_keyed_server_push_with_the_env_credential_helper(keyed: Server, tmp_path: Path) -> None:
-    """`cedarbox env --api-key` lets git push the CLI's remotes with the key (user heroku)."""
-    env = {**keyed.env, "HOME": str(tmp_path)}
-    printed = run_cli(keyed.data_dir, env, "env", "--api-key", "s3cret").stdout
+    """`cedarbox env` with the key lets git push the CLI's remotes with it (user heroku)."""
+    env = {**keyed.env, "HOME": str(tmp_path), "CEDARBOX_API_KEY": "s3cret"}
+    env.pop("GIT_SSL_CAINFO", None)  # a fresh shell: the CA for this URL, over TLS
+    printed = run_cli(keyed.data_dir, env, "env").stdout
     for line in printed.splitlines():
+        if line.startswith("#"):
+            continue
         name, _, value = shlex.split(line)[1].partition("=")
         env[name] = value
     repo = make_repo(tmp_path / "src", env, NOOP)

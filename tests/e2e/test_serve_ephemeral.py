@@ -70,6 +70,21 @@ def ephemeral(tmp_path: Path) -> Iterator[Ephemeral]:
     server.stop()
 
 
+def alive(pid: int, within: float = 10) -> bool:
+    """Whether `pid` still runs `within` seconds from now: a killed process is gone (or a zombie
+    its new parent has not reaped yet) a moment after the signal, not at once."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return False
+        if state == "Z":
+            return False
+        time.sleep(0.05)
+    return True
+
+
 def _get(url: str, key: str | None) -> int:
     request = urllib.request.Request(url)
     if key is not None:
@@ -132,7 +147,7 @@ def test_sigint_stops_the_dynos_and_removes_the_directory(tmp_path: Path) -> Non
     assert server.stop(signal.SIGINT) == 0  # Ctrl-C is the normal way to stop it
     assert list(server.tmpdir.iterdir()) == []
     assert procs.using_data_dir(data_dir) == []
-    assert not any(Path(f"/proc/{p.pid}").exists() for p in dynos)
+    assert not any(alive(p.pid) for p in dynos)
 
 
 def test_a_port_in_use_fails_with_a_message_and_leaves_nothing(tmp_path: Path) -> None:
@@ -177,7 +192,7 @@ def test_the_managed_postgres_cluster_is_stopped_and_removed(tmp_path: Path) -> 
     finally:
         assert server.stop() == 0
     assert not pgdata.exists()
-    assert not Path(f"/proc/{postmaster}").exists()
+    assert not alive(postmaster)
     assert list(server.tmpdir.iterdir()) == []
     if not pgdata.is_relative_to(data_dir):  # as root: in the postgres user's home
         assert not pgdata.parent.exists()

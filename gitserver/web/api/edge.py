@@ -30,6 +30,7 @@ from gitserver.web.api.protocol import (
     bad_request,
 )
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
+from gitserver.web.limits import linger
 
 # The largest request body the API reads (config vars are limited to 32 KiB in total).
 MAX_BODY = 1024 * 1024
@@ -65,9 +66,10 @@ def serve(
         response = match.route.handler(ApiContext(platform, TOKENS, base_url), request)
     except CedarboxError as exc:
         error = api_error(exc)
-        if not body_read:  # what the client still sends is not read: do not reuse
-            handler.close_connection = True
         _send_json(handler, JsonResponse(error.http_status, error.body(), _auth_header(error)))
+        if not body_read:  # what the client still sends is not read: do not reuse, drain
+            handler.close_connection = True
+            linger(handler.connection, handler.wfile)  # type: ignore[arg-type]
         return
     except Exception:  # a bug: say so in Heroku's shape, keep the traceback in the log
         logger.exception("Platform API request failed: %s %s", handler.command, url.path)

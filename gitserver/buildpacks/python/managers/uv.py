@@ -178,7 +178,8 @@ def _exports(ctx: BuildContext, uv_dir: Path) -> dict[str, str]:
         "UV_PROJECT_ENVIRONMENT": str(ctx.build_dir / ENV_SUBDIR),
         "UV_NO_MANAGED_PYTHON": "1",
         "UV_PYTHON_DOWNLOADS": "never",
-        "UV_LINK_MODE": "hardlink",
+        # The sandbox mounts the build dir and uv's cache apart, so hardlinks cannot cross.
+        "UV_LINK_MODE": "copy",
         "UV_CACHE_DIR": str(ctx.scratch / "uv-cache"),
     }
 
