@@ -42,7 +42,9 @@ class DynoSandbox:
     ) -> list[str]:
         """`argv` run in `home`: the dyno's own tree and the app's add-on data are the only
         places it may write. `terminal`: a one-off attached to the caller's terminal, which
-        it then cannot push keystrokes into (Ctrl-C there still ends it)."""
+        it then cannot push keystrokes into (Ctrl-C there still ends it). `detached`: a
+        one-off started by a request's short-lived thread, so not tied to that thread's life
+        (the server stops it instead)."""
         if not self.mode.enabled:
             return list(argv)
         writable = (home, self.addons)
