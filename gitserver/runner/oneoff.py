@@ -130,12 +130,7 @@ def run_oneoff(
 ) -> int:
     """Run `command` from `release` attached to this terminal; return its exit status."""
     app = release.app
-    if not release.slug or release.slug_pruned or not Path(release.slug).is_file():
-        raise ReleaseNotFound(
-            f"{app} has no slug to run (v{release.version} came from no build).",
-            hint=f"Push the app first: git push {git_url} main",
-            code="NO_SLUG",
-        )
+    slug = _require_slug(release, hint=f"Push the app first: git push {git_url} main")
     log = AppLog(data.log(app))
     with one_off(
         store, log, app=app, kind="run", release_version=release.version, command=command
@@ -143,7 +138,7 @@ def run_oneoff(
         scratch = Path(tempfile.mkdtemp(prefix=f"run-{app}-", dir=data.work()))
         try:
             home = scratch / "app"
-            releasedirs.unpack_to(Path(release.slug), home)
+            releasedirs.unpack_to(slug, home)
             env = dyno_environment(
                 os.environ, release.config, home=home, dyno=dyno.name, port=box.port()
             )
@@ -155,6 +150,17 @@ def run_oneoff(
             return status
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _require_slug(release: Release, *, hint: str) -> Path:
+    """The slug a one-off runs: refuse a release that has none (any more)."""
+    if not release.slug or release.slug_pruned or not Path(release.slug).is_file():
+        raise ReleaseNotFound(
+            f"{release.app} has no slug to run (v{release.version} came from no build).",
+            hint=hint,
+            code="NO_SLUG",
+        )
+    return Path(release.slug)
 
 
 def _attached(dyno: OneOff, argv: list[str], home: Path, env: dict[str, str]) -> int:
@@ -203,18 +209,13 @@ def start_detached(
     `heroku run:detached` does; return its record once it is up. A thread of this process
     waits for it, then removes its record and its scratch directory."""
     app = release.app
-    if not release.slug or release.slug_pruned or not Path(release.slug).is_file():
-        raise ReleaseNotFound(
-            f"{app} has no slug to run (v{release.version} came from no build).",
-            hint="Push the app first.",
-            code="NO_SLUG",
-        )
+    slug = _require_slug(release, hint="Push the app first.")
     log = AppLog(data.log(app))
     record = _claim_name(store, app, "run", release.version, command)
     scratch = Path(tempfile.mkdtemp(prefix=f"run-{app}-", dir=data.work()))
     try:
         home = scratch / "app"
-        releasedirs.unpack_to(Path(release.slug), home)
+        releasedirs.unpack_to(slug, home)
         env = dyno_environment(
             os.environ, release.config, home=home, dyno=record.name, port=box.port()
         )

@@ -26,8 +26,7 @@ from typing import ClassVar
 
 from gitserver.buildpacks.python.managers.base import Installed, Manager
 from gitserver.buildpacks.python.managers.toolvenv import (
-    install_tool_venv,
-    installed,
+    ensure_tool_venv,
     tool_script,
 )
 from gitserver.buildpacks.python.packages import record_environment
@@ -90,14 +89,12 @@ class Pipenv(Manager):
     def install_tool(self, ctx: BuildContext, python: ChosenPython) -> Installed:
         version = self.rules(ctx).version
         root = self.tool_root(ctx)
-        if installed(root, "pipenv"):
-            ctx.out.step(f"Using cached Pipenv {version}")
-        else:
-            ctx.out.step(f"Installing Pipenv {version}")
-            install_tool_venv(ctx, python, root, tool="pipenv", display="Pipenv", version=version)
+        bin_dir = ensure_tool_venv(
+            ctx, python, root, tool="pipenv", display="Pipenv", version=version
+        )
         _write_profile(ctx)
         env_dir = ctx.build_dir / ENV_SUBDIR
-        path = f"{tool_script(root, 'pipenv').parent}{os.pathsep}{ctx.env.get('PATH', '')}"
+        path = f"{bin_dir}{os.pathsep}{ctx.env.get('PATH', '')}"
         return Installed(
             version,
             {

@@ -22,8 +22,7 @@ from typing import ClassVar
 
 from gitserver.buildpacks.python.managers.base import Installed, Manager, cache_dir
 from gitserver.buildpacks.python.managers.toolvenv import (
-    install_tool_venv,
-    installed,
+    ensure_tool_venv,
     tool_script,
 )
 from gitserver.buildpacks.python.packages import record_environment
@@ -53,13 +52,11 @@ class Poetry(Manager):
     def install_tool(self, ctx: BuildContext, python: ChosenPython) -> Installed:
         version = self.rules(ctx).version
         root = self.tool_root(ctx)
-        if installed(root, "poetry"):
-            ctx.out.step(f"Using cached Poetry {version}")
-        else:
-            ctx.out.step(f"Installing Poetry {version}")
-            install_tool_venv(ctx, python, root, tool="poetry", display="Poetry", version=version)
+        bin_dir = ensure_tool_venv(
+            ctx, python, root, tool="poetry", display="Poetry", version=version
+        )
         env_dir = ctx.build_dir / ENV_SUBDIR
-        path = f"{tool_script(root, 'poetry').parent}{os.pathsep}{ctx.env.get('PATH', '')}"
+        path = f"{bin_dir}{os.pathsep}{ctx.env.get('PATH', '')}"
         return Installed(
             version,
             {

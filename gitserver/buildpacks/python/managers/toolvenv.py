@@ -39,6 +39,19 @@ def installed(root: Path, tool: str) -> bool:
     return script.is_symlink() and script.is_file()
 
 
+def ensure_tool_venv(
+    ctx: BuildContext, python: ChosenPython, root: Path, *, tool: str, display: str, version: str
+) -> Path:
+    """The tool's environment at `root`, reused if it is there (`Using cached Poetry 2.4.1`),
+    else installed (`Installing Poetry 2.4.1`); returns the directory of its script, for PATH."""
+    if installed(root, tool):
+        ctx.out.step(f"Using cached {display} {version}")
+    else:
+        ctx.out.step(f"Installing {display} {version}")
+        install_tool_venv(ctx, python, root, tool=tool, display=display, version=version)
+    return tool_script(root, tool).parent
+
+
 def install_tool_venv(
     ctx: BuildContext, python: ChosenPython, root: Path, *, tool: str, display: str, version: str
 ) -> None:
