@@ -131,8 +131,11 @@ def test_crashes_restart_at_once_then_with_growing_delays(
         for a, b in itertools.pairwise(events)
         if (a[1], b[1]) == ("exit", "start")
     ][:3]
-    assert gaps[0] < 0.3  # the first crash: at once
-    assert 0.25 < gaps[1] < 1.5  # then the backoff (0.3 s)
-    assert 0.5 < gaps[2] < 2.0  # doubled, up to the maximum (0.6 s)
+    # The policy itself (at once, then doubling up to the maximum) is test_formation's; here
+    # only what holds under any load: a restart never comes sooner than its cool-off.
+    # (No upper bounds: a loaded machine may start a process late; timing targets are bench's.)
+    assert len(gaps) == 3
+    assert gaps[1] >= 0.3 - 0.02  # the second crash waits the backoff (0.3 s)
+    assert gaps[2] >= 0.6 - 0.02  # the third waits it doubled, the maximum (0.6 s)
     assert "app[crasher.1]: failing" in log_text(supervisor)
     assert supervisor.routes.lookup("shop").status == "none"  # no web dyno: H14
