@@ -19,12 +19,15 @@ each other by uid then, only by what each sandbox can see.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
 import json
 import os
 import random
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -35,6 +38,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gitserver import cgroups
 from gitserver.errors import CedarboxError
 
 # Per-app uids (and gids) live in this range; the firewall rule names the same range.
@@ -75,6 +79,9 @@ class Policy:
     # The sandbox dies with the thread that started it (PR_SET_PDEATHSIG). Off only for a
     # detached one-off, started by a request's thread that ends at once.
     die_with_parent: bool = True
+    # The control group (gitserver/cgroups.py) it joins before it starts: its process limit
+    # then replaces prlimit's, which counts all processes of the app's uid.
+    cgroup: cgroups.Group | None = None
 
 
 @dataclass(frozen=True)
@@ -203,9 +210,21 @@ def wrap(policy: Policy, argv: Sequence[str]) -> list[str]:
             "--map-current-user",
             "--",
         ]
-    n = max(policy.max_processes, 1)
-    inner += ["env", "--default-signal=TERM", "prlimit", f"--nproc={n}:{n}", "--", *argv]
-    return bwrap + inner
+    inner += ["env", "--default-signal=TERM"]
+    if policy.cgroup is None:
+        n = max(policy.max_processes, 1)
+        inner += ["prlimit", f"--nproc={n}:{n}", "--"]
+    return _joining(policy.cgroup) + bwrap + inner + list(argv)
+
+
+def _joining(group: cgroups.Group | None) -> list[str]:
+    """The argv prefix that puts the sandbox into `group` before it can fork: a shell writes
+    its own pid into the group's cgroup.procs files (as the server's user, outside the
+    sandbox, which cannot see them) and execs bwrap."""
+    if group is None:
+        return []
+    joins = " && ".join(f"echo $$ > {shlex.quote(str(p))}" for p in group.procs_files())
+    return ["/bin/sh", "-c", f'{joins} && exec "$@"', "cedarbox-cgroup"]
 
 
 def exec_problem(program: str, search_path: str) -> OSError | None:
