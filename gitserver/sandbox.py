@@ -335,15 +335,15 @@ def dyno_port(host: str = "127.0.0.1") -> int:
     )
 
 
-@cache
-def network_guard() -> str:
-    """Install (once per host; idempotent) the rule that keeps every sandboxed uid from
-    connecting to any dyno port over loopback; the router (the server's uid) still can.
-    Returns '' when it is in place, else why not (said plainly at start)."""
-    if os.geteuid() != 0:
-        return "not root: dynos of different apps can connect to each other over loopback"
+GUARD_COMMENT = "cedarbox-guard"  # each process's rule is tagged `cedarbox-guard pid=N`
+_GUARD_TOOLS = ("iptables", "ip6tables")
+
+
+def guard_rule(owner: int) -> list[str]:
+    """The OUTPUT rule (after -C/-I/-D) that keeps every sandboxed uid from connecting to any
+    dyno port over loopback, tagged with the pid of the process that owns it."""
     last = DYNO_PORTS.stop - 1
-    rule = [
+    return [
         "OUTPUT",
         "-o",
         "lo",
@@ -355,23 +355,47 @@ def network_guard() -> str:
         "owner",
         "--uid-owner",
         f"{UID_BASE}-{UID_BASE + UID_SPAN - 1}",
+        "-m",
+        "comment",
+        "--comment",
+        f"{GUARD_COMMENT} pid={owner}",
         "-j",
         "REJECT",
         "--reject-with",
         "tcp-reset",
     ]
+
+
+def guard_owners(listing: str) -> list[int]:
+    """The pids named by cedarbox's guard rules in an `iptables -S OUTPUT` listing."""
+    found = re.findall(rf'--comment "?{GUARD_COMMENT} pid=(\d+)"?', listing)
+    return [int(pid) for pid in found]
+
+
+@cache
+def network_guard() -> str:
+    """Install this process's own guard rule (guard_rule; the router, the server's uid, still
+    reaches dynos), once; it is removed when the process exits (remove_network_guard, also
+    at exit), so it stays exactly while some server needs it. Rules of processes that died
+    without removing theirs are removed first. Returns '' when it is in place, else why not
+    (said plainly at start)."""
+    if os.geteuid() != 0:
+        return "not root: dynos of different apps can connect to each other over loopback"
     problems = []
-    for tool in ("iptables", "ip6tables"):
+    for tool in _GUARD_TOOLS:
         if shutil.which(tool) is None:
             problems.append(f"{tool} is not installed")
             continue
         try:
+            _remove_stale_guards(tool)
+            rule = guard_rule(os.getpid())
             if subprocess.run([tool, "-w", "-C", *rule], capture_output=True).returncode != 0:
                 added = subprocess.run([tool, "-w", "-I", *rule], capture_output=True, text=True)
                 if added.returncode != 0:
                     problems.append(f"{tool}: {added.stderr.strip()}")
         except OSError as exc:
             problems.append(f"{tool}: {exc}")
+    atexit.register(remove_network_guard)
     if "iptables is not installed" in problems or any(p.startswith("iptables:") for p in problems):
         return (
             "dynos of different apps can connect to each other over loopback ("
@@ -379,6 +403,37 @@ def network_guard() -> str:
             + "; install iptables)"
         )
     return ""
+
+
+def remove_network_guard(owner: int | None = None) -> None:
+    """Delete the guard rule of `owner` (this process): other servers' rules stay."""
+    if os.geteuid() != 0:
+        return
+    rule = guard_rule(os.getpid() if owner is None else owner)
+    for tool in _GUARD_TOOLS:
+        if shutil.which(tool) is None:
+            continue
+        for _ in range(10):  # each -D removes one copy
+            with contextlib.suppress(OSError):
+                if subprocess.run([tool, "-w", "-D", *rule], capture_output=True).returncode:
+                    break
+
+
+def _remove_stale_guards(tool: str) -> None:
+    listing = subprocess.run([tool, "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
+    for pid in set(guard_owners(listing)):
+        if pid != os.getpid() and not _alive(pid):
+            remove_network_guard(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def status_line(setting: str) -> str:

@@ -71,9 +71,10 @@ def run_release_phase(
         ) as dyno:
             home = releasedirs.fresh_copy(unpacked, staging / dyno.name)
             env = dyno_environment(os.environ, config, home=home, dyno=dyno.name, port=None)
-            argv = box.command(home, dyno_argv(command))
-            budget = OutputBudget(output_max_bytes)
-            status, timed_out = _run(dyno, argv, home, env, log, out, timeout, budget)
+            with box.group(dyno.name) as group:
+                argv = box.command(home, dyno_argv(command), group=group)
+                budget = OutputBudget(output_max_bytes)
+                status, timed_out = _run(dyno, argv, home, env, log, out, timeout, budget)
             shutil.rmtree(home, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
