@@ -218,7 +218,7 @@ class Group:
                     if exc.errno != errno.EBUSY or time.monotonic() > deadline:
                         break
                     self.kill()
-                    time.sleep(0.005)
+                    time.sleep(0.001)
 
 
 @dataclass(frozen=True)
@@ -238,16 +238,17 @@ class Backend:
         try:
             for controller, root in self.roots:
                 app_dir = root / app
-                for _ in range(3):  # a sweep may remove an empty app directory meanwhile
-                    app_dir.mkdir(parents=True, exist_ok=True)
-                    if self.version == 2:
-                        _enable_controllers(root.parent)
-                    self._set_share(controller, app_dir)
+                for attempt in range(3):  # a sweep may remove an empty app directory meanwhile
                     try:
+                        app_dir.mkdir(parents=True, exist_ok=True)
+                        if self.version == 2:
+                            _enable_controllers(root.parent)
+                        self._set_share(controller, app_dir)
                         (app_dir / name).mkdir()
                         break
                     except FileNotFoundError:
-                        continue
+                        if attempt == 2:
+                            raise
                 unit = app_dir / name
                 dirs.append((controller, unit))
                 self._set_limits(controller, unit, limits)
@@ -257,10 +258,15 @@ class Backend:
         return Group(self.version, tuple(dirs))
 
     def _set_share(self, controller: str, app_dir: Path) -> None:
+        """Every app the same share; all apps together as much as one busy process per core
+        of the host's (else, on a busy host, all builds and dynos would share one's worth)."""
+        cores = os.cpu_count() or 1
         if self.version == 1 and controller == "cpu":
+            _write(app_dir.parent / "cpu.shares", CPU_SHARES * cores)
             _write(app_dir / "cpu.shares", CPU_SHARES)
         elif self.version == 2:
             _enable_controllers(app_dir.parent)
+            _write(app_dir.parent / "cpu.weight", min(CPU_WEIGHT * cores, 10000))
             _write(app_dir / "cpu.weight", CPU_WEIGHT)
 
     def _set_limits(self, controller: str, unit: Path, limits: Limits) -> None:
@@ -369,18 +375,22 @@ def unavailable(data_dir: Path) -> str:
     return found if isinstance(found, str) else ""
 
 
+def new_group(data_dir: Path, app: str, kind: str, limits: Limits) -> Group | None:
+    """A group for one step or dyno of `app` (None where there are none); OSError when the
+    host has groups but this one cannot be made."""
+    found = backend(data_dir)
+    return None if isinstance(found, str) else found.create(app, kind, limits)
+
+
 @contextlib.contextmanager
 def group_for(data_dir: Path, app: str, kind: str, limits: Limits) -> Iterator[Group | None]:
-    """A group for the block (None where there are none), removed after it."""
-    found = backend(data_dir)
-    if isinstance(found, str):
-        yield None
-        return
-    group = found.create(app, kind, limits)
+    """`new_group` for the block, removed after it."""
+    group = new_group(data_dir, app, kind, limits)
     try:
         yield group
     finally:
-        group.remove()
+        if group is not None:
+            group.remove()
 
 
 def _enable_controllers(parent: Path) -> None:

@@ -112,8 +112,22 @@ def step_group(ctx: BuildContext) -> Iterator[cgroups.Group | None]:
         max_processes=settings.build_max_processes,
         memory_bytes=settings.build_max_memory_mb * 1024 * 1024,
     )
-    with cgroups.group_for(settings.data_dir, ctx.request.app, "build", limits) as group:
+    try:
+        group = cgroups.new_group(settings.data_dir, ctx.request.app, "build", limits)
+    except OSError as exc:
+        message = f"Cannot make the build step's control group: {exc.strerror or exc}."
+        hint = "Check that the cgroup file system is writable by the cedarbox server."
+        raise BuildError(
+            "SANDBOX_UNAVAILABLE",
+            "Unable to limit the build.",
+            [message, hint],
+            legacy_lines=[message, hint],
+        ) from None
+    try:
         yield group
+    finally:
+        if group is not None:
+            group.remove()
 
 
 def limit_error(ctx: BuildContext, events: cgroups.Events) -> BuildError | None:

@@ -57,11 +57,8 @@ class DynoSandbox:
         owner removes it (`Group.remove`) once the dyno has exited."""
         if not self.mode.enabled or self.data_dir is None:
             return None
-        found = cgroups.backend(self.data_dir)
-        if isinstance(found, str):
-            return None
         limits = cgroups.Limits(self.max_processes, self.memory_limit_mb * 1024 * 1024)
-        return found.create(self.app, name, limits)
+        return cgroups.new_group(self.data_dir, self.app, name, limits)
 
     @contextlib.contextmanager
     def group(self, name: str) -> Iterator[cgroups.Group | None]:

@@ -202,6 +202,9 @@ def test_every_app_gets_the_same_cpu_share_and_a_sweep_leaves_busy_groups(
             shares = idle.dir("cpu").parent.parent / app / "cpu.shares"
             if backend.version == 1:
                 assert shares.read_text().strip() == str(cgroups.CPU_SHARES)
+        if backend.version == 1:  # all apps together: one busy process per core's worth
+            root_shares = idle.dir("cpu").parent.parent / "cpu.shares"
+            assert int(root_shares.read_text()) == cgroups.CPU_SHARES * (os.cpu_count() or 1)
         for _ in range(100):
             if busy.pids():
                 break
