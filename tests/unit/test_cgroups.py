@@ -218,3 +218,42 @@ def test_every_app_gets_the_same_cpu_share_and_a_sweep_leaves_busy_groups(
         sleeper.wait(timeout=10)
         backend.sweep(roots_too=True)
     assert not any(path.exists() for _, path in backend.roots)
+
+
+def fake_v2(tmp: Path, controllers: str) -> tuple[list[cgroups.Mount], dict[str, str]]:
+    """A cgroup2 tree in plain files: the server's group `/srv` offering `controllers`."""
+    base = tmp / "unified" / "srv"
+    base.mkdir(parents=True)
+    (base / "cgroup.controllers").write_text(controllers + "\n")
+    (base / "cgroup.subtree_control").write_text("")
+    return [cgroups.Mount(2, "/", tmp / "unified", ())], {"": "/srv"}
+
+
+def test_v2_groups_get_v2_limits_and_the_controllers_handed_down(tmp_path: Path) -> None:
+    fake_v2(tmp_path, "cpuset cpu io memory pids")
+    root = tmp_path / "unified" / "srv" / "cedarbox-x"
+    backend = cgroups.Backend(2, (("", root),))
+    for path in (root, root / "demo"):  # plain files: what the kernel would make, made here
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "cgroup.subtree_control").write_text("")
+    group = backend.create("demo", "web.1", cgroups.Limits(32, 96 * MB))
+    unit = group.dir("memory")
+    assert unit.parent == root / "demo" and group.dir("pids") == unit
+    assert (unit / "pids.max").read_text() == "32"
+    assert (unit / "memory.max").read_text() == str(96 * MB)
+    assert (root / "demo" / "cpu.weight").read_text() == str(cgroups.CPU_WEIGHT)
+    for control in (root.parent, root):
+        assert (control / "cgroup.subtree_control").read_text() == "+pids +memory +cpu"
+    assert group.procs_files() == (unit / "cgroup.procs",)
+    (unit / "pids.events").write_text("max 4\n")
+    (unit / "memory.events").write_text("low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n")
+    assert group.events() == cgroups.Events(4, 1)
+
+
+def test_without_usable_cgroups_the_reason_is_named(tmp_path: Path) -> None:
+    mounts, mine = fake_v2(tmp_path, "cpu memory")
+    assert cgroups._v2(mounts, mine, "cedarbox-x") == (
+        f"{tmp_path / 'unified' / 'srv'} offers no pids controller"
+    )
+    assert cgroups._v2([], {}, "cedarbox-x") == "not mounted"
+    assert cgroups._v1([], {}, "cedarbox-x") == "no pids hierarchy"
