@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from gitserver import cgroups, sandbox
+from gitserver.output import printable
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
@@ -130,23 +131,23 @@ def step_group(ctx: BuildContext) -> Iterator[cgroups.Group | None]:
             group.remove()
 
 
-def limit_error(ctx: BuildContext, events: cgroups.Events) -> BuildError | None:
+def limit_error(ctx: BuildContext, events: cgroups.Events, program: str) -> BuildError | None:
     """The failed step's limit, named with its figure and the setting that raises it."""
     settings = ctx.request.settings
+    name = printable(Path(program).name, 60)
     if events.oom_kills:
-        what = f"the build's memory limit of {settings.build_max_memory_mb} MB"
+        limit = f"the build's memory limit of {settings.build_max_memory_mb} MB"
+        what = f"The kernel stopped `{name}` when the step used more memory than that."
         code, setting = "BUILD_MEMORY_LIMIT", "CEDARBOX_BUILD_MAX_MEMORY_MB"
     elif events.process_limit_hits:
-        what = f"the build's limit of {settings.build_max_processes} processes"
+        limit = f"the build's limit of {settings.build_max_processes} processes"
+        what = f"`{name}` failed after the step was refused more processes and threads."
         code, setting = "BUILD_PROCESS_LIMIT", "CEDARBOX_BUILD_MAX_PROCESSES"
     else:
         return None
-    summary = f"A build step hit {what}."
-    body = [
-        f"The step was stopped by {what} and failed.",
-        f"Use less, or raise the limit with {setting} on the cedarbox server.",
-    ]
-    return BuildError(code, summary, body, legacy_lines=[summary, body[1]])
+    summary = f"A build step hit {limit}."
+    fix = f"Use less, or raise the limit with {setting} on the cedarbox server."
+    return BuildError(code, summary, [what, fix], legacy_lines=[summary, fix])
 
 
 def run_streamed(
@@ -167,7 +168,9 @@ def run_streamed(
     step_env = dict(env if env is not None else ctx.env)
     with step_group(ctx) as group:
         code = _run_in(ctx, argv, group, on_line, cwd, step_env, merge_stderr, on_stderr)
-        hit = limit_error(ctx, group.events()) if group is not None and code != 0 else None
+        hit = None
+        if group is not None and code != 0:
+            hit = limit_error(ctx, group.events(), argv[0])
     if hit is not None:
         raise hit
     return code

@@ -69,6 +69,21 @@ def assess(watch: Watch, used_bytes: int, events: cgroups.Events, now: float) ->
     return Verdict(tuple(lines), kill)
 
 
+def limit_reason(events: cgroups.Events, *, max_processes: int, quota_mb: int) -> str:
+    """Why a one-off (the release phase) failed, if a limit of its group's made it: '' if not."""
+    if events.oom_kills:
+        return (
+            f" It ran out of memory: the limit is {2 * quota_mb} MB, twice the dyno quota "
+            "CEDARBOX_DYNO_MEMORY_QUOTA_MB."
+        )
+    if events.process_limit_hits:
+        return (
+            f" It hit the limit of {max_processes} processes and threads "
+            "(CEDARBOX_DYNO_MAX_PROCESSES)."
+        )
+    return ""
+
+
 def check(watch: Watch, now: float) -> Verdict:
     """Read the group and assess it; a verdict to kill has already killed the group."""
     verdict = assess(watch, watch.group.memory_in_use(), watch.group.events(), now)

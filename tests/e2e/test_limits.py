@@ -1,8 +1,9 @@
 """Limits hit on purpose (issue 16), with real builds and dynos over real git: a build step past
-its process or memory limit fails naming the limit and its setting (the branch unchanged); a
-web dyno over its memory quota logs R14, then R15 when the kernel kills it; a dyno at its
-process limit logs one line; every app's group has the same CPU share; the groups go with
-their step or dyno; each server's firewall rule goes when it stops.
+its process or memory limit fails naming the limit and its setting (the branch unchanged), as
+does a release phase past its memory limit; a web dyno over its memory quota logs R14, then
+R15 when the kernel kills it; a dyno at its process limit logs one line; every app's group has
+the same CPU share; the groups go with their step or dyno; each server's firewall rule goes
+when it stops.
 
 Needs root, bubblewrap and writable cgroups (as on CI); skipped otherwise.
 """
@@ -126,7 +127,11 @@ def get(server: Server, app: str, path: str) -> int:
 def test_a_build_step_past_its_process_or_memory_limit_fails_naming_it(
     server_factory: Callable[..., Server], tmp_path: Path
 ) -> None:
-    server = server_factory(CEDARBOX_BUILD_MAX_PROCESSES="48", CEDARBOX_BUILD_MAX_MEMORY_MB="200")
+    server = server_factory(
+        CEDARBOX_BUILD_MAX_PROCESSES="48",
+        CEDARBOX_BUILD_MAX_MEMORY_MB="200",
+        CEDARBOX_DYNO_MEMORY_QUOTA_MB="48",
+    )
     wait_for(lambda: "limits: " in server.process.log_tail("stdout"), 10, "the limits line")
     assert "limits: cgroup v" in server.process.log_tail("stdout")
     repo = make_repo(tmp_path / "app", server.env, BASE)
@@ -138,6 +143,7 @@ def test_a_build_step_past_its_process_or_memory_limit_fails_naming_it(
     pushed = git(repo, server.env, "push", url, "main")
     assert pushed.returncode != 0
     assert "A build step hit the build's limit of 48 processes." in pushed.output
+    assert "`post_compile` failed after the step was refused more processes" in pushed.output
     assert "CEDARBOX_BUILD_MAX_PROCESSES" in pushed.output
     assert remote_sha(url, server.env) == good
 
@@ -146,7 +152,17 @@ def test_a_build_step_past_its_process_or_memory_limit_fails_naming_it(
     assert pushed.returncode != 0
     assert "allocated" not in pushed.output
     assert "A build step hit the build's memory limit of 200 MB." in pushed.output
+    assert "The kernel stopped `post_compile`" in pushed.output
     assert "CEDARBOX_BUILD_MAX_MEMORY_MB" in pushed.output
+    assert remote_sha(url, server.env) == good
+
+    # The release phase runs as a one-off dyno: within twice the dyno quota.
+    release = "release: python -c 'data = b\"x\" * (400 << 20)'\n"
+    commit(repo, server, {"bin/post_compile": "#!/bin/sh\n", "Procfile": release}, "release")
+    pushed = git(repo, server.env, "push", url, "main")
+    assert pushed.returncode != 0
+    assert "It ran out of memory: the limit is 96 MB" in pushed.output
+    assert "CEDARBOX_DYNO_MEMORY_QUOTA_MB" in pushed.output
     assert remote_sha(url, server.env) == good
 
     assert app_groups(server, "limited") == []  # each step's group went with it
