@@ -205,7 +205,9 @@ class Group:
                 os.kill(pid, signal.SIGKILL)
 
     def remove(self) -> None:
-        """Kill what is left in it and remove it (it empties as its processes are reaped)."""
+        """Kill what is left in it and remove it (it empties as its processes are reaped),
+        then its app's and the root's directories if nothing else is in them (a new group
+        makes them again)."""
         deadline = time.monotonic() + _REMOVE_TIMEOUT
         for _, path in self.dirs:
             while True:
@@ -219,6 +221,8 @@ class Group:
                         break
                     self.kill()
                     time.sleep(0.001)
+            if _rmdir(path.parent):
+                _rmdir(path.parent.parent)
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,6 @@ def test_a_dyno_over_its_quota_logs_r14_then_r15_and_its_groups_go(
     wait_for(lambda: app_groups(server, "hungry") == [], 30, "the dyno's groups to go")
     backend = cgroups.backend(server.data_dir)
     assert isinstance(backend, cgroups.Backend)
-    assert all(root.exists() for _, root in backend.roots)
     server.stop()
     assert not any(root.exists() for _, root in backend.roots)  # the app groups, too
 
