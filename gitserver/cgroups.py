@@ -300,8 +300,11 @@ class Backend:
 
 
 @cache
-def backend(data_dir: Path) -> Backend | str:
-    """This host's groups for the data directory, or why there are none (said plainly)."""
+def backend(data_dir: Path, setting: str = "auto") -> Backend | str:
+    """This host's groups for the data directory, or why there are none (said plainly).
+    `setting` is the cgroups setting: "off" makes none."""
+    if setting.strip().lower() == "off":
+        return "CEDARBOX_CGROUPS=off"
     try:
         mounts = parse_mountinfo(_read(Path("/proc/self/mountinfo")))
         mine = parse_proc_cgroup(_read(Path("/proc/self/cgroup")))
@@ -363,9 +366,9 @@ def _tried(backend: Backend) -> Backend | str:
     return backend
 
 
-def status_line(data_dir: Path) -> str:
+def status_line(data_dir: Path, setting: str = "auto") -> str:
     """What `cedarbox serve` says at start about limits."""
-    found = backend(data_dir)
+    found = backend(data_dir, setting)
     if isinstance(found, str):
         return (
             f"limits: {found}; processes are limited per app uid (prlimit), memory and CPU are not."
@@ -373,16 +376,18 @@ def status_line(data_dir: Path) -> str:
     return f"limits: {found.describe()}."
 
 
-def unavailable(data_dir: Path) -> str:
+def unavailable(data_dir: Path, setting: str = "auto") -> str:
     """'' when groups can be made, else why not."""
-    found = backend(data_dir)
+    found = backend(data_dir, setting)
     return found if isinstance(found, str) else ""
 
 
-def new_group(data_dir: Path, app: str, kind: str, limits: Limits) -> Group | None:
+def new_group(
+    data_dir: Path, app: str, kind: str, limits: Limits, setting: str = "auto"
+) -> Group | None:
     """A group for one step or dyno of `app` (None where there are none); OSError when the
     host has groups but this one cannot be made."""
-    found = backend(data_dir)
+    found = backend(data_dir, setting)
     return None if isinstance(found, str) else found.create(app, kind, limits)
 
 

@@ -81,7 +81,7 @@ def _announce(front: CedarboxServer) -> None:
         flush=True,
     )
     print(sandbox.status_line(front.settings.sandbox), flush=True)
-    print(cgroups.status_line(front.settings.data_dir), flush=True)
+    print(cgroups.status_line(front.settings.data_dir, front.settings.cgroups), flush=True)
     print(f"data directory: {front.settings.data_dir}", flush=True)
 
 
@@ -92,7 +92,7 @@ def _start_apps(running: ExitStack, platform: Platform, routes: RouteTable, url:
     # The firewall rule this server added (sandbox.network_guard) goes when it stops, and
     # the control groups of its builds and dynos: those a crash left, now; its own, at stop.
     running.callback(sandbox.remove_network_guard)
-    groups = cgroups.backend(platform.settings.data_dir)
+    groups = cgroups.backend(platform.settings.data_dir, platform.settings.cgroups)
     if isinstance(groups, cgroups.Backend):
         groups.sweep()
         running.callback(groups.sweep, roots_too=True)

@@ -115,6 +115,9 @@ class Settings:
     # (gitserver/cgroups.py); without them memory is not limited.
     build_max_memory_mb: int = 2048
     dyno_memory_quota_mb: int = 512
+    # "off": no control groups even where the host has them (processes are then limited per
+    # app uid by prlimit, memory and CPU not at all); "auto" uses them where it can.
+    cgroups: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

@@ -114,7 +114,9 @@ def step_group(ctx: BuildContext) -> Iterator[cgroups.Group | None]:
         memory_bytes=settings.build_max_memory_mb * 1024 * 1024,
     )
     try:
-        group = cgroups.new_group(settings.data_dir, ctx.request.app, "build", limits)
+        group = cgroups.new_group(
+            settings.data_dir, ctx.request.app, "build", limits, settings.cgroups
+        )
     except OSError as exc:
         message = f"Cannot make the build step's control group: {exc.strerror or exc}."
         hint = "Check that the cgroup file system is writable by the cedarbox server."

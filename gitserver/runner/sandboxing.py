@@ -30,6 +30,7 @@ class DynoSandbox:
     readonly_extra: str = ""  # the sandbox_readonly setting
     data_dir: Path | None = None  # where its control groups are kept (gitserver/cgroups.py)
     memory_quota_mb: int = 512
+    cgroups_setting: str = "auto"
 
     @classmethod
     def for_app(cls, settings: Settings, app: str) -> DynoSandbox:
@@ -45,6 +46,7 @@ class DynoSandbox:
             settings.sandbox_readonly,
             settings.data_dir,
             settings.dyno_memory_quota_mb,
+            settings.cgroups,
         )
 
     @property
@@ -58,7 +60,7 @@ class DynoSandbox:
         if not self.mode.enabled or self.data_dir is None:
             return None
         limits = cgroups.Limits(self.max_processes, self.memory_limit_mb * 1024 * 1024)
-        return cgroups.new_group(self.data_dir, self.app, name, limits)
+        return cgroups.new_group(self.data_dir, self.app, name, limits, self.cgroups_setting)
 
     @contextlib.contextmanager
     def group(self, name: str) -> Iterator[cgroups.Group | None]:

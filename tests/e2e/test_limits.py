@@ -222,9 +222,14 @@ def guard_owners() -> list[int]:
 def test_each_servers_firewall_rule_and_groups_go_when_it_stops(
     server_factory: Callable[..., Server],
 ) -> None:
-    first, second = server_factory(), server_factory()
+    first, second = server_factory(), server_factory(CEDARBOX_CGROUPS="off")
     for srv in (first, second):
-        wait_for(lambda s=srv: "sandbox: " in s.process.log_tail("stdout"), 10, "the start")  # type: ignore[misc]
+        wait_for(lambda s=srv: "limits: " in s.process.log_tail("stdout"), 10, "the start")  # type: ignore[misc]
+    assert "limits: cgroup v" in first.process.log_tail("stdout")
+    assert (
+        "limits: CEDARBOX_CGROUPS=off; processes are limited per app uid (prlimit), memory and "
+        "CPU are not." in second.process.log_tail("stdout")
+    )
     assert {first.proc.pid, second.proc.pid} <= set(guard_owners())
     assert guard_owners().count(first.proc.pid) == 1
 

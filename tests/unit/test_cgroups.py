@@ -4,6 +4,7 @@ its process and memory limits hold and are reported, and the group goes after it
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -13,7 +14,12 @@ from pathlib import Path
 import pytest
 
 from gitserver import cgroups, sandbox
+from gitserver.output import Output
+from gitserver.pipeline.build import run_build
 from gitserver.runner import quota
+from gitserver.settings import Settings
+from tests.support.fakes import FakeBuildpack
+from tests.unit.test_sandbox import build_request
 
 MB = 1024 * 1024
 needs_groups = pytest.mark.skipif(
@@ -257,3 +263,20 @@ def test_without_usable_cgroups_the_reason_is_named(tmp_path: Path) -> None:
     )
     assert cgroups._v2([], {}, "cedarbox-x") == "not mounted"
     assert cgroups._v1([], {}, "cedarbox-x") == "no pids hierarchy"
+
+
+@needs_groups
+def test_a_build_says_once_when_it_runs_without_groups(tmp_path: Path) -> None:
+    said = {}
+    for setting in ("off", "auto"):
+        settings = Settings(data_dir=tmp_path / setting / "data").with_(cgroups=setting)
+        (tmp_path / setting).mkdir()
+        out = Output(io.BytesIO(), colour_blocks=False)
+        result = run_build(build_request(tmp_path / setting, settings), out, [FakeBuildpack()])
+        assert result.succeeded
+        said[setting] = [line for line in out.transcript if "Limits:" in line]
+    assert said["off"] == [
+        " !     Limits: CEDARBOX_CGROUPS=off; processes are limited per app uid (prlimit), "
+        "memory and CPU are not."
+    ]
+    assert said["auto"] == []
