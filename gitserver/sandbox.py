@@ -12,7 +12,9 @@ As root (this machine, CI), each app gets an unprivileged uid of its own, alloca
 deterministic from the app's name and recorded in `DATA_DIR/sandbox-uids.json`: bwrap sets up
 the mounts as root, then `setpriv` drops to the app's uid with no capabilities and
 `no_new_privs`, and `unshare --user` puts the command in a user namespace of its own. Its
-process limit (`prlimit --nproc`) then counts the processes of that one sandbox. Not as root,
+limits are those of its control group (`Policy.cgroup`, gitserver/cgroups.py), which it joins
+before bwrap starts; without one, `prlimit --nproc` counts the processes of the app's uid,
+i.e. of that one sandbox and the app's others. Not as root,
 the sandbox runs as the server's own user in a user namespace: apps are not separated from
 each other by uid then, only by what each sandbox can see.
 """
