@@ -37,6 +37,7 @@ CGROUP_FS = Path("/sys/fs/cgroup")
 CPU_SHARES = 1024  # v1: every app the same share (the kernel's default weight)
 CPU_WEIGHT = 100  # v2: the same, in cpu.weight's units
 _REMOVE_TIMEOUT = 5.0
+STALE_AFTER = 60.0  # seconds: an empty group this old belongs to no live step or dyno
 
 
 # Pure parts ------------------------------------------------------------------------------
@@ -298,6 +299,26 @@ class Backend:
                 _rmdir(root)
         return removed
 
+    def sweep_others(self, *, older_than: float = STALE_AFTER) -> int:
+        """Remove the empty groups other data directories' servers left when they were killed
+        (their own next start would, if they ever start again). Only groups older than
+        `older_than` seconds: a live server's new group is joined within milliseconds."""
+        removed = 0
+        now = time.time()
+        for _, root in self.roots:
+            for other in _subdirs(root.parent):
+                if not other.name.startswith("cedarbox-") or other == root:
+                    continue
+                for app_dir in _subdirs(other):
+                    for unit in _subdirs(app_dir):
+                        if _age(unit, now) > older_than:
+                            removed += _rmdir(unit)
+                    if _age(app_dir, now) > older_than:
+                        _rmdir(app_dir)
+                if _age(other, now) > older_than:
+                    _rmdir(other)
+        return removed
+
 
 @cache
 def backend(data_dir: Path, setting: str = "auto") -> Backend | str:
@@ -414,6 +435,13 @@ def _subdirs(path: Path) -> list[Path]:
         return [p for p in path.iterdir() if p.is_dir()]
     except OSError:
         return []
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _rmdir(path: Path) -> int:

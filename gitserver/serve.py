@@ -90,11 +90,13 @@ def _start_apps(running: ExitStack, platform: Platform, routes: RouteTable, url:
     serverinfo.claim(platform.data.server_record, url)
     running.callback(serverinfo.release_claim, platform.data.server_record)
     # The firewall rule this server added (sandbox.network_guard) goes when it stops, and
-    # the control groups of its builds and dynos: those a crash left, now; its own, at stop.
+    # the control groups of its builds and dynos: those a crash left (of any data directory:
+    # the empty ones over a minute old), now; its own, at stop.
     running.callback(sandbox.remove_network_guard)
     groups = cgroups.backend(platform.settings.data_dir, platform.settings.cgroups)
     if isinstance(groups, cgroups.Backend):
         groups.sweep()
+        groups.sweep_others()
         running.callback(groups.sweep, roots_too=True)
     # Stopped even if its start failed: it may have got as far as running the cluster.
     running.callback(_stop_postgres, platform)

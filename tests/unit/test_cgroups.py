@@ -280,3 +280,26 @@ def test_a_build_says_once_when_it_runs_without_groups(tmp_path: Path) -> None:
         "memory and CPU are not."
     ]
     assert said["auto"] == []
+
+
+@needs_groups
+def test_a_start_removes_old_empty_groups_of_other_data_directories(tmp_path: Path) -> None:
+    mine = cgroups.backend(tmp_path / "mine")
+    other = cgroups.backend(tmp_path / "killed")
+    assert isinstance(mine, cgroups.Backend) and isinstance(other, cgroups.Backend)
+    old = other.create("gone", "web.1", cgroups.Limits(8, None))
+    fresh = other.create("new", "build", cgroups.Limits(8, None))
+    try:
+        mine.sweep_others(older_than=60)  # (other tests' leftovers may go, too)
+        assert all(path.exists() for _, path in (*old.dirs, *fresh.dirs))  # just made: live
+        # A server killed long ago: its group is old (mtime set back, as time would).
+        for _, path in old.dirs:
+            for each in (path, path.parent):
+                os.utime(each, (time.time() - 120, time.time() - 120))
+        assert mine.sweep_others(older_than=60) >= len(old.dirs)
+        assert not any(path.exists() for _, path in old.dirs)
+        assert all(path.exists() for _, path in fresh.dirs)
+    finally:
+        fresh.remove()
+        old.remove()
+    assert not any(root.exists() for _, root in other.roots)
