@@ -227,7 +227,7 @@ def _joining(group: cgroups.Group | None) -> list[str]:
     its own pid into the group's cgroup.procs files (as the server's user, outside the
     sandbox, which cannot see them) and execs bwrap. One of the writes usually waits for an RCU
     grace period (~8 ms here: the kernel's cgroup_threadgroup_rwsem; a cgroup mount with
-    `favordynmods` avoids it)."""
+    `favordynmods` should avoid it, untested)."""
     if group is None:
         return []
     joins = " && ".join(f"echo $$ > {shlex.quote(str(p))}" for p in group.procs_files())
