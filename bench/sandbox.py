@@ -1,8 +1,9 @@
 """Benchmark `sandbox`: what running app code in bubblewrap costs (gitserver/sandbox.py).
 
 - per build step: handing the build's directories to the app's uid (`chown -R` of a tree of
-  3,000 files, a warm `.heroku` is of that order) plus starting `true` in the build's sandbox,
-  minus starting `true` bare;
+  3,000 files, a warm `.heroku` is of that order) plus making the step's control group,
+  starting `true` in the build's sandbox in it and removing the group, minus starting `true`
+  bare; and the control group's own share (the same without a group: prlimit instead);
 - per dyno start: the same for a dyno's tree (the sandbox decided per start, as a launch does);
 - warm redeploy: the whole `git push` of a code-only change (bench/warm_redeploy.py's app, 5
   cached dependencies) with the sandbox against a server with CEDARBOX_SANDBOX=off, pushes
@@ -11,13 +12,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import time
 from pathlib import Path
 
 from bench import Benchmark, Context, Result, Row, Target, cedarbox_server, median
 from bench.pythonapp import change_code, client_env, make_app, missing_wheels, timed_push
-from gitserver import sandbox
+from gitserver import cgroups, sandbox
 from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.settings import Settings
 
@@ -40,45 +42,66 @@ def _timed(argv: list[str]) -> float:
     return time.perf_counter() - started
 
 
-def _step_cost(ctx: Context, runs: int) -> tuple[float, float]:
-    """(sandboxed, bare) seconds of one build step running `true`."""
+def _step_cost(ctx: Context, runs: int) -> tuple[float, float, float]:
+    """(sandboxed in a group, sandboxed without one, bare) seconds of a build step's `true`."""
     settings = Settings(data_dir=ctx.workdir / "data")
     build = _tree(ctx.workdir / "build", 300 if ctx.quick else FILES)
     mode = sandbox.mode("auto")
     identity = sandbox.app_identity(settings.data_dir, "bench") if mode.per_app_uid else None
-    wrapped, bare = [], []
-    for _ in range(runs):
+    limits = cgroups.Limits(settings.build_max_processes, settings.build_max_memory_mb << 20)
+
+    def step(grouped: bool) -> float:
         started = time.perf_counter()
         sandbox.give(identity, [build])
-        argv = sandbox.wrap(
-            sandbox.Policy(
-                app="bench",
-                identity=identity,
-                writable=(build,),
-                readonly=sandbox.readonly_roots(tool_wheels=settings.tool_wheels),
-                cwd=build,
-                max_processes=settings.build_max_processes,
-            ),
-            ["true"],
-        )
-        subprocess.run(argv, check=True, capture_output=True)
-        wrapped.append(time.perf_counter() - started)
+        with contextlib.ExitStack() as stack:
+            group = None
+            if grouped:
+                group = stack.enter_context(
+                    cgroups.group_for(settings.data_dir, "bench", "build", limits)
+                )
+            argv = sandbox.wrap(
+                sandbox.Policy(
+                    app="bench",
+                    identity=identity,
+                    writable=(build,),
+                    readonly=sandbox.readonly_roots(tool_wheels=settings.tool_wheels),
+                    cwd=build,
+                    max_processes=settings.build_max_processes,
+                    cgroup=group,
+                ),
+                ["true"],
+            )
+            subprocess.run(argv, check=True, capture_output=True)
+        return time.perf_counter() - started
+
+    grouped, ungrouped, bare = [], [], []
+    for _ in range(runs):
+        grouped.append(step(True))
+        ungrouped.append(step(False))
         bare.append(_timed(["true"]))
-    return median(wrapped), median(bare)
+    return median(grouped), median(ungrouped), median(bare)
 
 
-def _dyno_cost(ctx: Context, runs: int) -> tuple[float, float]:
+def _dyno_cost(ctx: Context, runs: int) -> tuple[float, float, float]:
     settings = Settings(data_dir=ctx.workdir / "data")
     home = _tree(ctx.workdir / "dyno", 300 if ctx.quick else FILES)
-    wrapped, bare = [], []
-    for _ in range(runs):
+
+    def start(grouped: bool) -> float:
         started = time.perf_counter()
         box = DynoSandbox.for_app(settings, "bench")
         box.port()
-        subprocess.run(box.command(home, ["true"]), check=True, capture_output=True)
-        wrapped.append(time.perf_counter() - started)
+        group = box.new_group("web.1") if grouped else None
+        subprocess.run(box.command(home, ["true"], group=group), check=True, capture_output=True)
+        if group is not None:
+            group.remove()
+        return time.perf_counter() - started
+
+    grouped, ungrouped, bare = [], [], []
+    for _ in range(runs):
+        grouped.append(start(True))
+        ungrouped.append(start(False))
         bare.append(_timed(["true"]))
-    return median(wrapped), median(bare)
+    return median(grouped), median(ungrouped), median(bare)
 
 
 def _redeploys(ctx: Context) -> tuple[float, float] | None:
@@ -121,13 +144,19 @@ def run(ctx: Context) -> Result:
     except sandbox.SandboxUnavailable as exc:
         return Result(rows=[], warnings=[f"{exc.message} {exc.hint}"])
     runs = max(ctx.runs * 4, 8)
-    step, step_bare = _step_cost(ctx, runs)
-    dyno, dyno_bare = _dyno_cost(ctx, runs)
+    step, step_ungrouped, step_bare = _step_cost(ctx, runs)
+    dyno, dyno_ungrouped, dyno_bare = _dyno_cost(ctx, runs)
     target = Target(TARGET_SECONDS, "absolute")
     rows = [
         Row("sandbox cost per build step", step - step_bare, "s", target=target),
         Row("sandbox cost per dyno start", dyno - dyno_bare, "s", target=target),
     ]
+    groups = cgroups.backend(Settings(data_dir=ctx.workdir / "data").data_dir)
+    if isinstance(groups, cgroups.Backend):
+        rows += [
+            Row("of it, the build step's cgroup", step - step_ungrouped, "s"),
+            Row("of it, the dyno's cgroup", dyno - dyno_ungrouped, "s"),
+        ]
     warnings = []
     redeploys = _redeploys(ctx)
     if redeploys is None:
@@ -144,7 +173,9 @@ def run(ctx: Context) -> Result:
         )
     notes = [
         mode.describe(),
-        f"per step and per dyno: chown -R of {FILES} files and `true` in the sandbox "
+        cgroups.status_line(ctx.workdir / "data"),
+        f"per step and per dyno: chown -R of {FILES} files, a cgroup made and removed, and "
+        "`true` in the sandbox in it "
         f"({step:.4f} s, {dyno:.4f} s) minus `true` bare ({step_bare:.4f} s, {dyno_bare:.4f} s)",
     ]
     return Result(rows=rows, notes=notes, warnings=warnings)

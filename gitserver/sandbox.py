@@ -12,19 +12,24 @@ As root (this machine, CI), each app gets an unprivileged uid of its own, alloca
 deterministic from the app's name and recorded in `DATA_DIR/sandbox-uids.json`: bwrap sets up
 the mounts as root, then `setpriv` drops to the app's uid with no capabilities and
 `no_new_privs`, and `unshare --user` puts the command in a user namespace of its own. Its
-process limit (`prlimit --nproc`) then counts the processes of that one sandbox. Not as root,
+limits are those of its control group (`Policy.cgroup`, gitserver/cgroups.py), which it joins
+before bwrap starts; without one, `prlimit --nproc` counts the processes of the app's uid,
+i.e. of that one sandbox and the app's others. Not as root,
 the sandbox runs as the server's own user in a user namespace: apps are not separated from
 each other by uid then, only by what each sandbox can see.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import fcntl
 import json
 import os
 import random
+import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -35,6 +40,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from gitserver import cgroups
 from gitserver.errors import CedarboxError
 
 # Per-app uids (and gids) live in this range; the firewall rule names the same range.
@@ -75,6 +81,9 @@ class Policy:
     # The sandbox dies with the thread that started it (PR_SET_PDEATHSIG). Off only for a
     # detached one-off, started by a request's thread that ends at once.
     die_with_parent: bool = True
+    # The control group (gitserver/cgroups.py) it joins before it starts: its process limit
+    # then replaces prlimit's, which counts all processes of the app's uid.
+    cgroup: cgroups.Group | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +159,10 @@ def wrap(policy: Policy, argv: Sequence[str]) -> list[str]:
         "--unshare-pid",
         "--unshare-ipc",
         "--unshare-uts",
-        "--unshare-cgroup-try",
+        # A cgroup namespace made from inside a group of gitserver/cgroups.py costs ~11 ms
+        # (bench/sandbox.py); in one, the sandbox's /proc/self/cgroup names its own group, and
+        # it has no cgroup file system to use it with.
+        *([] if policy.cgroup is not None else ["--unshare-cgroup-try"]),
         *(["--die-with-parent"] if policy.die_with_parent else []),
         "--hostname",
         policy.app,
@@ -203,9 +215,23 @@ def wrap(policy: Policy, argv: Sequence[str]) -> list[str]:
             "--map-current-user",
             "--",
         ]
-    n = max(policy.max_processes, 1)
-    inner += ["env", "--default-signal=TERM", "prlimit", f"--nproc={n}:{n}", "--", *argv]
-    return bwrap + inner
+    inner += ["env", "--default-signal=TERM"]
+    if policy.cgroup is None:
+        n = max(policy.max_processes, 1)
+        inner += ["prlimit", f"--nproc={n}:{n}", "--"]
+    return _joining(policy.cgroup) + bwrap + inner + list(argv)
+
+
+def _joining(group: cgroups.Group | None) -> list[str]:
+    """The argv prefix that puts the sandbox into `group` before it can fork: a shell writes
+    its own pid into the group's cgroup.procs files (as the server's user, outside the
+    sandbox, which cannot see them) and execs bwrap. One of the writes usually waits for an RCU
+    grace period (~8 ms here: the kernel's cgroup_threadgroup_rwsem; a cgroup mount with
+    `favordynmods` should avoid it, untested)."""
+    if group is None:
+        return []
+    joins = " && ".join(f"echo $$ > {shlex.quote(str(p))}" for p in group.procs_files())
+    return ["/bin/sh", "-c", f'{joins} && exec "$@"', "cedarbox-cgroup"]
 
 
 def exec_problem(program: str, search_path: str) -> OSError | None:
@@ -316,15 +342,15 @@ def dyno_port(host: str = "127.0.0.1") -> int:
     )
 
 
-@cache
-def network_guard() -> str:
-    """Install (once per host; idempotent) the rule that keeps every sandboxed uid from
-    connecting to any dyno port over loopback; the router (the server's uid) still can.
-    Returns '' when it is in place, else why not (said plainly at start)."""
-    if os.geteuid() != 0:
-        return "not root: dynos of different apps can connect to each other over loopback"
+GUARD_COMMENT = "cedarbox-guard"  # each process's rule is tagged `cedarbox-guard pid=N`
+_GUARD_TOOLS = ("iptables", "ip6tables")
+
+
+def guard_rule(owner: int) -> list[str]:
+    """The OUTPUT rule (after -C/-I/-D) that keeps every sandboxed uid from connecting to any
+    dyno port over loopback, tagged with the pid of the process that owns it."""
     last = DYNO_PORTS.stop - 1
-    rule = [
+    return [
         "OUTPUT",
         "-o",
         "lo",
@@ -336,23 +362,47 @@ def network_guard() -> str:
         "owner",
         "--uid-owner",
         f"{UID_BASE}-{UID_BASE + UID_SPAN - 1}",
+        "-m",
+        "comment",
+        "--comment",
+        f"{GUARD_COMMENT} pid={owner}",
         "-j",
         "REJECT",
         "--reject-with",
         "tcp-reset",
     ]
+
+
+def guard_owners(listing: str) -> list[int]:
+    """The pids named by cedarbox's guard rules in an `iptables -S OUTPUT` listing."""
+    found = re.findall(rf'--comment "?{GUARD_COMMENT} pid=(\d+)"?', listing)
+    return [int(pid) for pid in found]
+
+
+@cache
+def network_guard() -> str:
+    """Install this process's own guard rule (guard_rule; the router, the server's uid, still
+    reaches dynos), once; it is removed when the process exits (remove_network_guard, also
+    at exit), so it stays exactly while some server needs it. Rules of processes that died
+    without removing theirs are removed first. Returns '' when it is in place, else why not
+    (said plainly at start)."""
+    if os.geteuid() != 0:
+        return "not root: dynos of different apps can connect to each other over loopback"
     problems = []
-    for tool in ("iptables", "ip6tables"):
+    for tool in _GUARD_TOOLS:
         if shutil.which(tool) is None:
             problems.append(f"{tool} is not installed")
             continue
         try:
+            _remove_stale_guards(tool)
+            rule = guard_rule(os.getpid())
             if subprocess.run([tool, "-w", "-C", *rule], capture_output=True).returncode != 0:
                 added = subprocess.run([tool, "-w", "-I", *rule], capture_output=True, text=True)
                 if added.returncode != 0:
                     problems.append(f"{tool}: {added.stderr.strip()}")
         except OSError as exc:
             problems.append(f"{tool}: {exc}")
+    atexit.register(remove_network_guard)
     if "iptables is not installed" in problems or any(p.startswith("iptables:") for p in problems):
         return (
             "dynos of different apps can connect to each other over loopback ("
@@ -360,6 +410,37 @@ def network_guard() -> str:
             + "; install iptables)"
         )
     return ""
+
+
+def remove_network_guard(owner: int | None = None) -> None:
+    """Delete the guard rule of `owner` (this process): other servers' rules stay."""
+    if os.geteuid() != 0:
+        return
+    rule = guard_rule(os.getpid() if owner is None else owner)
+    for tool in _GUARD_TOOLS:
+        if shutil.which(tool) is None:
+            continue
+        for _ in range(10):  # each -D removes one copy
+            with contextlib.suppress(OSError):
+                if subprocess.run([tool, "-w", "-D", *rule], capture_output=True).returncode:
+                    break
+
+
+def _remove_stale_guards(tool: str) -> None:
+    listing = subprocess.run([tool, "-w", "-S", "OUTPUT"], capture_output=True, text=True).stdout
+    for pid in set(guard_owners(listing)):
+        if pid != os.getpid() and not _alive(pid):
+            remove_network_guard(pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def status_line(setting: str) -> str:

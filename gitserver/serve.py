@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 
-from gitserver import addons, sandbox, serverinfo
+from gitserver import addons, cgroups, sandbox, serverinfo
 from gitserver.errors import CedarboxError, UsageError
 from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
@@ -81,6 +81,7 @@ def _announce(front: CedarboxServer) -> None:
         flush=True,
     )
     print(sandbox.status_line(front.settings.sandbox), flush=True)
+    print(cgroups.status_line(front.settings.data_dir, front.settings.cgroups), flush=True)
     print(f"data directory: {front.settings.data_dir}", flush=True)
 
 
@@ -88,6 +89,15 @@ def _start_apps(running: ExitStack, platform: Platform, routes: RouteTable, url:
     """Claim the data directory and run every app's formation, each undo pushed on `running`."""
     serverinfo.claim(platform.data.server_record, url)
     running.callback(serverinfo.release_claim, platform.data.server_record)
+    # The firewall rule this server added (sandbox.network_guard) goes when it stops, and
+    # the control groups of its builds and dynos: those a crash left (of any data directory:
+    # the empty ones over a minute old), now; its own, at stop.
+    running.callback(sandbox.remove_network_guard)
+    groups = cgroups.backend(platform.settings.data_dir, platform.settings.cgroups)
+    if isinstance(groups, cgroups.Backend):
+        groups.sweep()
+        groups.sweep_others()
+        running.callback(groups.sweep, roots_too=True)
     # Stopped even if its start failed: it may have got as far as running the cluster.
     running.callback(_stop_postgres, platform)
     try:

@@ -109,6 +109,15 @@ class Settings:
     # Processes (and threads) one sandboxed build step or dyno may have at once.
     build_max_processes: int = 512
     dyno_max_processes: int = 256
+    # Memory (MB) one sandboxed build step may use; past it the kernel ends the step and the
+    # build fails saying so. A dyno's quota (Heroku's standard-1X: 512 MB): over it the app's
+    # log gets R14 lines, and at twice it the dyno is killed (R15). Both need cgroups
+    # (gitserver/cgroups.py); without them memory is not limited.
+    build_max_memory_mb: int = 2048
+    dyno_memory_quota_mb: int = 512
+    # "off": no control groups even where the host has them (processes are then limited per
+    # app uid by prlimit, memory and CPU not at all); "auto" uses them where it can.
+    cgroups: str = "auto"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

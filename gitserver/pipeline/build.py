@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gitserver import cgroups
 from gitserver.output import Output, printable
 from gitserver.pipeline.buildpack import Buildpack
 from gitserver.pipeline.commands import hand_over, sandbox_mode
@@ -127,8 +128,14 @@ def run_build(request: BuildRequest, out: Output, buildpacks: Sequence[Buildpack
 
 def _check_sandbox(ctx: BuildContext) -> None:
     """Refuse the build when app code cannot be sandboxed; say so when the operator opted out."""
+    settings = ctx.request.settings
     if not sandbox_mode(ctx).enabled:
         ctx.out.bang("Sandbox off (CEDARBOX_SANDBOX=off): this build's code runs unconfined.")
+    elif problem := cgroups.unavailable(settings.data_dir, settings.cgroups):
+        ctx.out.bang(
+            f"Limits: {problem}; processes are limited per app uid (prlimit), memory and "
+            "CPU are not."
+        )
 
 
 def _introduce(ctx: BuildContext) -> None:

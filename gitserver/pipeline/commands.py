@@ -10,10 +10,11 @@ import selectors
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
-from gitserver import sandbox
+from gitserver import cgroups, sandbox
+from gitserver.output import printable
 from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
@@ -66,7 +67,11 @@ def hand_over(ctx: BuildContext) -> None:
 
 
 def sandboxed(
-    ctx: BuildContext, argv: Sequence[str], cwd: Path, env: Mapping[str, str]
+    ctx: BuildContext,
+    argv: Sequence[str],
+    cwd: Path,
+    env: Mapping[str, str],
+    group: cgroups.Group | None = None,
 ) -> list[str]:
     """`argv` inside the build's sandbox: it writes only the build directory (with its cache
     copy), the build's scratch space (its $HOME) and ENV_DIR, as the app's own uid.
@@ -92,8 +97,59 @@ def sandboxed(
         ),
         cwd=cwd,
         max_processes=settings.build_max_processes,
+        cgroup=group,
     )
     return sandbox.wrap(policy, argv)
+
+
+@contextlib.contextmanager
+def step_group(ctx: BuildContext) -> Iterator[cgroups.Group | None]:
+    """The build step's control group (None: sandbox off, or no cgroups on this host)."""
+    settings = ctx.request.settings
+    if not sandbox_mode(ctx).enabled:
+        yield None
+        return
+    limits = cgroups.Limits(
+        max_processes=settings.build_max_processes,
+        memory_bytes=settings.build_max_memory_mb * 1024 * 1024,
+    )
+    try:
+        group = cgroups.new_group(
+            settings.data_dir, ctx.request.app, "build", limits, settings.cgroups
+        )
+    except OSError as exc:
+        message = f"Cannot make the build step's control group: {exc.strerror or exc}."
+        hint = "Check that the cgroup file system is writable by the cedarbox server."
+        raise BuildError(
+            "SANDBOX_UNAVAILABLE",
+            "Unable to limit the build.",
+            [message, hint],
+            legacy_lines=[message, hint],
+        ) from None
+    try:
+        yield group
+    finally:
+        if group is not None:
+            group.remove()
+
+
+def limit_error(ctx: BuildContext, events: cgroups.Events, program: str) -> BuildError | None:
+    """The failed step's limit, named with its figure and the setting that raises it."""
+    settings = ctx.request.settings
+    name = printable(Path(program).name, 60)
+    if events.oom_kills:
+        limit = f"the build's memory limit of {settings.build_max_memory_mb} MB"
+        what = f"The kernel stopped `{name}` when the step used more memory than that."
+        code, setting = "BUILD_MEMORY_LIMIT", "CEDARBOX_BUILD_MAX_MEMORY_MB"
+    elif events.process_limit_hits:
+        limit = f"the build's limit of {settings.build_max_processes} processes"
+        what = f"`{name}` failed after the step was refused more processes and threads."
+        code, setting = "BUILD_PROCESS_LIMIT", "CEDARBOX_BUILD_MAX_PROCESSES"
+    else:
+        return None
+    summary = f"A build step hit {limit}."
+    fix = f"Use less, or raise the limit with {setting} on the cedarbox server."
+    return BuildError(code, summary, [what, fix], legacy_lines=[summary, fix])
 
 
 def run_streamed(
@@ -112,8 +168,28 @@ def run_streamed(
     Raises BuildError(BUILD_TIMEOUT) when the compile deadline passes.
     """
     step_env = dict(env if env is not None else ctx.env)
+    with step_group(ctx) as group:
+        code = _run_in(ctx, argv, group, on_line, cwd, step_env, merge_stderr, on_stderr)
+        hit = None
+        if group is not None and code != 0:
+            hit = limit_error(ctx, group.events(), argv[0])
+    if hit is not None:
+        raise hit
+    return code
+
+
+def _run_in(
+    ctx: BuildContext,
+    argv: Sequence[str],
+    group: cgroups.Group | None,
+    on_line: LineSink,
+    cwd: Path | None,
+    step_env: dict[str, str],
+    merge_stderr: bool,
+    on_stderr: LineSink | None,
+) -> int:
     proc = subprocess.Popen(
-        sandboxed(ctx, argv, cwd or ctx.build_dir, step_env),
+        sandboxed(ctx, argv, cwd or ctx.build_dir, step_env, group),
         cwd=cwd or ctx.build_dir,
         env=step_env,
         stdin=subprocess.DEVNULL,

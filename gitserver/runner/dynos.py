@@ -11,6 +11,7 @@ from pathlib import Path
 from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
 from gitserver.records import DynoOwner, DynoRecord, DynoState
+from gitserver.runner.quota import Watch
 from gitserver.runner.routes import Route, Routes
 
 OWNER = DynoOwner.SUPERVISOR  # the `owner` of the supervisor's dyno records
@@ -40,6 +41,7 @@ class Dyno:
     stop_deadline: float | None = None
     killed: bool = False
     home: Path | None = None
+    quota: Watch | None = None  # its control group's limits, while its process runs
 
     @property
     def is_web(self) -> bool:

@@ -29,9 +29,10 @@ from gitserver.processes import (
     start_time,
 )
 from gitserver.records import Release
-from gitserver.runner import releasedirs
+from gitserver.runner import quota, releasedirs
 from gitserver.runner.dynos import Dyno, heroku_log, seconds
 from gitserver.runner.environment import dyno_argv, dyno_environment
+from gitserver.runner.quota import Watch
 from gitserver.runner.sandboxing import DynoSandbox
 from gitserver.runner.unpacker import SlugUnpacker
 from gitserver.settings import Settings
@@ -89,13 +90,19 @@ class Lifecycle:
         except OSError as exc:
             self.crash(dyno, f"could not prepare its directory: {exc}", self.clock())
             return
+        group = None
         try:
             box = DynoSandbox.for_app(self.settings, dyno.app)
             dyno.port = box.port() if dyno.is_web else None
-            argv = box.command(dyno.home, dyno_argv(dyno.command))
+            group = box.new_group(dyno.name)
+            argv = box.command(dyno.home, dyno_argv(dyno.command), group=group)
         except (CedarboxError, OSError, subprocess.CalledProcessError) as exc:
+            if group is not None:
+                group.remove()
             self.crash(dyno, f"could not be sandboxed: {exc}", self.clock())
             return
+        if group is not None:
+            dyno.quota = Watch(group, box.memory_quota_mb, box.memory_limit_mb, box.max_processes)
         env = dyno_environment(
             self.host_env, release.config, home=dyno.home, dyno=dyno.name, port=dyno.port
         )
@@ -106,6 +113,7 @@ class Lifecycle:
         try:
             dyno.proc = self.spawn(argv, cwd=dyno.home, env=env)
         except OSError as exc:
+            self.release_group(dyno)
             self.crash(dyno, f"could not start: {exc.strerror or exc}", self.clock())
             return
         dyno.proc_start = start_time(dyno.proc.pid)
@@ -132,8 +140,10 @@ class Lifecycle:
         if proc is None:
             return
         code = proc.poll()
+        self.check_quota(dyno, now)
         if code is not None:
             signal_group(proc.pid, signal.SIGKILL)  # whatever the main process left behind
+            self.release_group(dyno)
             status = exit_status(code)
             self.log(dyno, f"Process exited with status {status}")
             dyno.proc = None
@@ -153,6 +163,7 @@ class Lifecycle:
                 self.log(dyno, "Stopping process with SIGKILL")
                 signal_group(proc.pid, signal.SIGKILL)
                 status = exit_status(proc.wait())
+                self.release_group(dyno)
                 self.log(dyno, f"Process exited with status {status}")
                 dyno.proc = None
                 self.crash(dyno, f"did not bind to $PORT within {timeout} seconds (R10)", now)
@@ -205,6 +216,7 @@ class Lifecycle:
             assert proc is not None
             code = proc.poll()
             if code is not None and not group_members(proc.pid):
+                self.release_group(dyno)
                 self.log(dyno, f"Process exited with status {exit_status(code)}")
                 self.stopping.remove(dyno)
                 dyno.proc = None
@@ -231,7 +243,23 @@ class Lifecycle:
             if dyno.proc is not None:
                 signal_group(dyno.proc.pid, signal.SIGKILL)
                 dyno.proc.wait()
+            self.release_group(dyno)
         self.stopping.clear()
+
+    # Limits ------------------------------------------------------------------------------
+
+    def check_quota(self, dyno: Dyno, now: float) -> None:
+        """R14 while over its memory quota; R15 (and SIGKILL) when the kernel had to kill in
+        it; one line when it hit its process limit (runner/quota.py)."""
+        if dyno.quota is not None:
+            for line in quota.check(dyno.quota, now).lines:
+                self.log(dyno, line)
+
+    def release_group(self, dyno: Dyno) -> None:
+        """Remove the dyno's control group once its process has exited."""
+        if dyno.quota is not None:
+            dyno.quota.group.remove()
+            dyno.quota = None
 
     def _forget(self, dyno: Dyno) -> None:
         self.store.delete_dyno(dyno.id)

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gitserver import cgroups
 from gitserver.applog import AppLog
 from gitserver.datadir import DataDir
 from gitserver.errors import ReleaseNotFound, UsageError
@@ -144,8 +145,9 @@ def run_oneoff(
             )
             env.update({k: os.environ[k] for k in TERMINAL_VARS if k in os.environ})
             env.update(extra_env or {})
-            argv = box.command(home, dyno_argv(command), terminal=os.isatty(0))
-            status = _attached(dyno, argv, home, env)
+            with box.group(dyno.name) as group:
+                argv = box.command(home, dyno_argv(command), terminal=os.isatty(0), group=group)
+                status = _attached(dyno, argv, home, env)
             dyno.exited(status)
             return status
         finally:
@@ -213,6 +215,7 @@ def start_detached(
     log = AppLog(data.log(app))
     record = _claim_name(store, app, "run", release.version, command)
     scratch = Path(tempfile.mkdtemp(prefix=f"run-{app}-", dir=data.work()))
+    group = None
     try:
         home = scratch / "app"
         releasedirs.unpack_to(slug, home)
@@ -220,8 +223,9 @@ def start_detached(
             os.environ, release.config, home=home, dyno=record.name, port=box.port()
         )
         env.update(extra_env or {})
+        group = box.new_group(record.name)
         proc = subprocess.Popen(
-            box.command(home, dyno_argv(command), detached=True),
+            box.command(home, dyno_argv(command), detached=True, group=group),
             cwd=home,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -232,6 +236,8 @@ def start_detached(
     except BaseException:
         store.delete_dyno(record.id)
         shutil.rmtree(scratch, ignore_errors=True)
+        if group is not None:
+            group.remove()
         raise
     dyno = OneOff(store, log, record)
     dyno.started(proc.pid)
@@ -239,7 +245,7 @@ def start_detached(
         _DETACHED.add(proc.pid)
     threading.Thread(
         target=_wait_detached,
-        args=(proc, data, dyno.record, log, scratch),
+        args=(proc, data, dyno.record, log, scratch, group),
         name=f"detached-{record.name}",
         daemon=True,
     ).start()
@@ -247,7 +253,12 @@ def start_detached(
 
 
 def _wait_detached(
-    proc: subprocess.Popen[bytes], data: DataDir, record: DynoRecord, log: AppLog, scratch: Path
+    proc: subprocess.Popen[bytes],
+    data: DataDir,
+    record: DynoRecord,
+    log: AppLog,
+    scratch: Path,
+    group: cgroups.Group | None,
 ) -> None:
     """Copy the one-off's output into the log until it exits, then forget it."""
     store = open_store(data.database)  # this thread's own connection
@@ -264,6 +275,8 @@ def _wait_detached(
         store.delete_dyno(record.id)
         store.close()
         shutil.rmtree(scratch, ignore_errors=True)
+        if group is not None:
+            group.remove()
 
 
 @atexit.register

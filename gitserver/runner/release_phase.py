@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gitserver.applog import AppLog
+from gitserver.cgroups import Events
 from gitserver.errors import ReleaseFailed
 from gitserver.output import Output
 from gitserver.pipeline.outputcap import LineSplitter, OutputBudget
 from gitserver.processes import exit_status, signal_group, spawn
-from gitserver.runner import releasedirs
+from gitserver.runner import quota, releasedirs
 from gitserver.runner.environment import dyno_argv, dyno_environment
 from gitserver.runner.oneoff import OneOff, one_off
 from gitserver.runner.sandboxing import DynoSandbox
@@ -71,9 +72,11 @@ def run_release_phase(
         ) as dyno:
             home = releasedirs.fresh_copy(unpacked, staging / dyno.name)
             env = dyno_environment(os.environ, config, home=home, dyno=dyno.name, port=None)
-            argv = box.command(home, dyno_argv(command))
-            budget = OutputBudget(output_max_bytes)
-            status, timed_out = _run(dyno, argv, home, env, log, out, timeout, budget)
+            with box.group(dyno.name) as group:
+                argv = box.command(home, dyno_argv(command), group=group)
+                budget = OutputBudget(output_max_bytes)
+                status, timed_out = _run(dyno, argv, home, env, log, out, timeout, budget)
+                events = group.events() if group is not None else Events()
             shutil.rmtree(home, ignore_errors=True)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -86,7 +89,9 @@ def run_release_phase(
     if timed_out:
         why = f"`{command}` did not finish within {int(timeout)} seconds and was stopped."
     else:
-        why = f"`{command}` exited with status {status}."
+        why = f"`{command}` exited with status {status}." + quota.limit_reason(
+            events, max_processes=box.max_processes, quota_mb=box.memory_quota_mb
+        )
     keeps = (
         f"v{current_version} keeps running."
         if current_version

@@ -8,11 +8,12 @@ the firewall keeps other apps out of.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from gitserver import sandbox
+from gitserver import cgroups, sandbox
 from gitserver.datadir import DataDir
 from gitserver.processes import free_port
 from gitserver.settings import Settings
@@ -27,6 +28,9 @@ class DynoSandbox:
     # The app's embedded add-on data (the SQLite stand-in for heroku-postgresql), its own.
     addons: Path
     readonly_extra: str = ""  # the sandbox_readonly setting
+    data_dir: Path | None = None  # where its control groups are kept (gitserver/cgroups.py)
+    memory_quota_mb: int = 512
+    cgroups_setting: str = "auto"
 
     @classmethod
     def for_app(cls, settings: Settings, app: str) -> DynoSandbox:
@@ -34,17 +38,54 @@ class DynoSandbox:
         identity = sandbox.app_identity(settings.data_dir, app) if mode.per_app_uid else None
         addons = DataDir(settings.data_dir).addons(app)
         return cls(
-            app, mode, identity, settings.dyno_max_processes, addons, settings.sandbox_readonly
+            app,
+            mode,
+            identity,
+            settings.dyno_max_processes,
+            addons,
+            settings.sandbox_readonly,
+            settings.data_dir,
+            settings.dyno_memory_quota_mb,
+            settings.cgroups,
         )
 
+    @property
+    def memory_limit_mb(self) -> int:
+        """Where the kernel stops the dyno: twice its quota (Heroku's R15 for standard-1X)."""
+        return 2 * self.memory_quota_mb
+
+    def new_group(self, name: str) -> cgroups.Group | None:
+        """A control group for dyno `name` (None: sandbox off, or no cgroups here); its
+        owner removes it (`Group.remove`) once the dyno has exited."""
+        if not self.mode.enabled or self.data_dir is None:
+            return None
+        limits = cgroups.Limits(self.max_processes, self.memory_limit_mb * 1024 * 1024)
+        return cgroups.new_group(self.data_dir, self.app, name, limits, self.cgroups_setting)
+
+    @contextlib.contextmanager
+    def group(self, name: str) -> Iterator[cgroups.Group | None]:
+        """`new_group` for the block (a one-off, the release phase), removed after it."""
+        group = self.new_group(name)
+        try:
+            yield group
+        finally:
+            if group is not None:
+                group.remove()
+
     def command(
-        self, home: Path, argv: Sequence[str], *, terminal: bool = False, detached: bool = False
+        self,
+        home: Path,
+        argv: Sequence[str],
+        *,
+        terminal: bool = False,
+        detached: bool = False,
+        group: cgroups.Group | None = None,
     ) -> list[str]:
         """`argv` run in `home`: the dyno's own tree and the app's add-on data are the only
         places it may write. `terminal`: a one-off attached to the caller's terminal, which
         it then cannot push keystrokes into (Ctrl-C there still ends it). `detached`: a
         one-off started by a request's short-lived thread, so not tied to that thread's life
-        (the server stops it instead)."""
+        (the server stops it instead). `group`: the control group it joins (new_group)."""
         if not self.mode.enabled:
             return list(argv)
         writable = (home, self.addons)
@@ -58,6 +99,7 @@ class DynoSandbox:
             max_processes=self.max_processes,
             new_session=terminal,
             die_with_parent=not detached,
+            cgroup=group,
         )
         return sandbox.wrap(policy, argv)
 

@@ -13,7 +13,7 @@ import gitserver
 LAYERS: tuple[tuple[str, ...], ...] = (
     # leaf modules every layer may use
     ("errors", "output", "settings", "datadir", "appnames", "configvars", "locks", "trash",
-     "records", "applog", "formation", "serverinfo", "processes", "tls", "sandbox"),
+     "records", "applog", "formation", "serverinfo", "processes", "tls", "sandbox", "cgroups"),
     ("store", "sqlitestore", "sqliteschema", "views"),  # state and its JSON shapes
     ("repos", "pipeline", "buildpacks", "postgres", "addons"),  # what a deploy uses
     ("platform", "runner"),  # app operations; the dynos
