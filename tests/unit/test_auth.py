@@ -15,7 +15,7 @@ from gitserver.platform import DEPLOY_KEY_PREFIX, Platform, key_digest
 from gitserver.settings import Settings
 from gitserver.web.auth import ADMIN, Authorizer, Grant, Peer, presented_credential
 from gitserver.web.limits import FailureLimiter
-from gitserver.web.peers import find_owner, socket_owner
+from gitserver.web.peers import TABLES, _table_owner, find_owner, socket_owner
 
 
 class Clock:
@@ -192,6 +192,23 @@ def test_the_owner_of_a_real_loopback_connection_is_this_process(family: int, ho
             conn, peer = listener.accept()
             with conn:
                 server_end = conn.getsockname()[:2]
-                assert socket_owner(peer[:2], server_end) == os.geteuid()
+                assert socket_owner(peer[:2], server_end) == os.geteuid()  # sock_diag
+                assert _table_owner(peer[:2], server_end, TABLES) == os.geteuid()  # /proc
                 assert client.getsockname()[:2] == peer[:2]
         assert socket_owner(("127.0.0.1", 1), ("127.0.0.1", 2)) is None
+        assert _table_owner(("127.0.0.1", 1), ("127.0.0.1", 2), TABLES) is None
+
+
+def test_a_dual_stack_servers_ipv4_client_is_found_too() -> None:
+    with socket.socket(socket.AF_INET6) as listener:
+        try:
+            listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            listener.bind(("::", 0))
+        except OSError:
+            pytest.skip("no dual-stack sockets here")
+        listener.listen()
+        with socket.create_connection(("127.0.0.1", listener.getsockname()[1])):
+            conn, peer = listener.accept()
+            with conn:
+                assert peer[0] == "::ffff:127.0.0.1"
+                assert socket_owner(peer[:2], conn.getsockname()[:2]) == os.geteuid()
