@@ -66,21 +66,49 @@ def is_app_uid(uid: int) -> bool:
 
 @dataclass(frozen=True)
 class Peer:
-    """The client of one connection: its address, and (asked at most once per connection,
-    see RequestHandler) whether app code owns it."""
+    """The client of one request: its address, and (asked only when needed) whether app code
+    owns it and which budget of failures it spends (its address, and locally its uid)."""
 
     address: str
     is_app_code: Callable[[], bool]
+    budget: Callable[[], str] | None = None
+
+    def failure_budget(self) -> str:
+        return self.address if self.budget is None else self.budget()
 
 
-def app_code_peer(peer: Address, server: Address) -> bool:
-    """Whether the client socket belongs to an app's sandbox uid. Only root gives apps uids of
-    their own (elsewhere app code runs as the server's user and cannot be told apart). A
-    client that is no socket of this host counts as app code: it cannot be vouched for."""
-    if os.geteuid() != 0:
-        return False
-    owner = socket_owner(peer, server)
-    return owner is None or is_app_uid(owner)
+class SocketPeer:
+    """A connection's client, as the kernel knows it; the owner is looked up once.
+
+    Only root gives apps uids of their own (elsewhere app code runs as the server's user and
+    cannot be told apart, so nothing is looked up). As root, a client that is no socket of
+    this host counts as app code: it cannot be vouched for. Local clients spend a budget of
+    their own uid, so app code guessing keys on 127.0.0.1 cannot lock out the server's user.
+    """
+
+    def __init__(self, client: Address, server: Address, *, uids: bool | None = None) -> None:
+        self.client = client
+        self.server = server
+        self.uids = os.geteuid() == 0 if uids is None else uids
+        self._owner: tuple[int | None] | None = None
+
+    def owner(self) -> int | None:
+        if self._owner is None:
+            self._owner = (socket_owner(self.client, self.server) if self.uids else None,)
+        return self._owner[0]
+
+    def is_app_code(self) -> bool:
+        if not self.uids:
+            return False
+        owner = self.owner()
+        return owner is None or is_app_uid(owner)
+
+    def budget(self) -> str:
+        owner = self.owner()
+        return self.client[0] if owner is None else f"{self.client[0]} (uid {owner})"
+
+    def peer(self) -> Peer:
+        return Peer(self.client[0], self.is_app_code, self.budget)
 
 
 class Authorizer:
@@ -96,10 +124,11 @@ class Authorizer:
             if not self.api_key and not peer.is_app_code():
                 return ADMIN
             raise self._required(peer)  # git asks again with credentials: not a failure
-        wait = self.limiter.retry_after(peer.address)
+        budget = peer.failure_budget()
+        wait = self.limiter.retry_after(budget)
         if wait is not None:
             raise TooManyAuthFailures(
-                f"Too many failed authentications from {peer.address}: retry in {wait} seconds.",
+                f"Too many failed authentications from {budget}: retry in {wait} seconds.",
                 retry_after=wait,
                 hint="Check the key (the server's API key, or a deploy key from "
                 "`cedarbox keys:create -a APP`); clients sharing an address share this budget.",
@@ -111,7 +140,7 @@ class Authorizer:
             return Grant(app=key.app, key_id=key.id)
         if not self.api_key and not peer.is_app_code():
             return ADMIN  # no admin key: local users may send any token
-        self.limiter.failed(peer.address)
+        self.limiter.failed(budget)
         raise AuthRequired(
             "Invalid credentials provided.",
             hint="Use the server's API key or a deploy key of the app (cedarbox keys:create -a "

@@ -32,7 +32,7 @@ from gitserver.settings import Settings
 from gitserver.tls import LocalCA
 from gitserver.web import api
 from gitserver.web.api import edge as api_edge
-from gitserver.web.auth import Authorizer, Grant, Peer, app_code_peer
+from gitserver.web.auth import Authorizer, Grant, SocketPeer
 from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.framing import BadFraming, check_framing
@@ -143,7 +143,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "cedarbox"
     _platform: Platform | None = None
     _reader: DeadlineReader
-    _app_code: bool | None = None  # whether app code owns the client's socket (asked once)
+    _peer: SocketPeer | None = None  # the client as the kernel knows it (looked up once)
 
     def setup(self) -> None:
         super().setup()
@@ -258,17 +258,13 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     def _check_auth(self) -> Grant:
         """What this git or API request may reach (gitserver/web/auth.py), or raise."""
-        peer = Peer(str(self.client_address[0]), self._is_app_code)
-        return self.server.authorizer.check(
-            self.headers.get("Authorization", ""), peer, self.platform
-        )
-
-    def _is_app_code(self) -> bool:
-        if self._app_code is None:
+        if self._peer is None:
             client = (str(self.client_address[0]), int(self.client_address[1]))
             local = self.connection.getsockname()
-            self._app_code = app_code_peer(client, (str(local[0]), int(local[1])))
-        return self._app_code
+            self._peer = SocketPeer(client, (str(local[0]), int(local[1])))
+        return self.server.authorizer.check(
+            self.headers.get("Authorization", ""), self._peer.peer(), self.platform
+        )
 
     # Git --------------------------------------------------------------------------------
 

@@ -301,6 +301,7 @@ result = {
     "api_own_key": call("/apps/caller", os.environ["OWN_KEY"]),
     "router_to_callee": call("/", host="callee.localhost:" + port),
 }
+result["guesses"] = [call("/apps", "guess-%d" % i) for i in range(3)]
 
 class Report(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -319,7 +320,9 @@ HTTPServer(("127.0.0.1", int(os.environ["PORT"])), Report).serve_forever()
     reason="needs root (per-app uids) and bubblewrap",
 )
 def test_a_sandboxed_dyno_cannot_use_git_or_the_api_keyless(tmp_path: Path) -> None:
-    srv = start_server(tmp_path, CEDARBOX_STOP_GRACE="2", **noop_build_env())  # no admin key
+    srv = start_server(  # no admin key
+        tmp_path, CEDARBOX_STOP_GRACE="2", CEDARBOX_AUTH_FAILURE_LIMIT="3", **noop_build_env()
+    )
     try:
         callee = {"Procfile": f"web: {sys.executable} -m http.server $PORT\n"}
         check(git(make_repo(tmp_path / "callee", srv.env, callee), srv.env, "push",
@@ -338,8 +341,10 @@ def test_a_sandboxed_dyno_cannot_use_git_or_the_api_keyless(tmp_path: Path) -> N
             "git_other_app": 401,
             "api_own_key": 200,
             "router_to_callee": 200,
+            "guesses": [401, 401, 429],  # any_token was the first failure
         }
-        # The server's own user, on the same loopback, still needs no key.
+        # The server's own user, on the same loopback, still needs no key, and the dyno's
+        # guesses spent its own uid's budget, not this one's.
         assert api(srv, "GET", "/apps/caller", "anything")[0] == 200
     finally:
         srv.stop()

@@ -13,7 +13,7 @@ import pytest
 from gitserver.errors import AppNotFound, AuthRequired, DeployKeyNotFound, TooManyAuthFailures
 from gitserver.platform import DEPLOY_KEY_PREFIX, Platform, key_digest
 from gitserver.settings import Settings
-from gitserver.web.auth import ADMIN, Authorizer, Grant, Peer, presented_credential
+from gitserver.web.auth import ADMIN, Authorizer, Grant, Peer, SocketPeer, presented_credential
 from gitserver.web.limits import FailureLimiter
 from gitserver.web.peers import TABLES, _table_owner, find_owner, socket_owner
 
@@ -212,3 +212,21 @@ def test_a_dual_stack_servers_ipv4_client_is_found_too() -> None:
             with conn:
                 assert peer[0] == "::ffff:127.0.0.1"
                 assert socket_owner(peer[:2], conn.getsockname()[:2]) == os.geteuid()
+
+
+def test_a_socket_peer_is_looked_up_once_and_spends_its_uids_budget() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with socket.create_connection(listener.getsockname()):
+            conn, addr = listener.accept()
+            with conn:
+                here = conn.getsockname()
+                peer = SocketPeer(addr, here, uids=True)
+                assert not peer.is_app_code()  # this process: not an app's uid
+                assert peer.budget() == f"127.0.0.1 (uid {os.geteuid()})"
+                plain = SocketPeer(addr, here, uids=False)
+                assert not plain.is_app_code() and plain.budget() == "127.0.0.1"
+    gone = SocketPeer(("127.0.0.1", 1), ("127.0.0.1", 2), uids=True)
+    assert gone.is_app_code()  # no socket of this host: cannot be vouched for
+    assert gone.budget() == "127.0.0.1"
