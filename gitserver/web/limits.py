@@ -164,14 +164,15 @@ class FailureLimiter:
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self._next_sweep = clock() + window
 
     def retry_after(self, address: str) -> int | None:
         if self.limit <= 0:
             return None
         with self._lock:
             now = self._clock()
-            times = self._current(address, now)
-            if len(times) < self.limit:
+            times = self._failures.get(address)
+            if times is None or len(self._expire(times, now)) < self.limit:
                 return None
             # One more try once the oldest failure kept (the limit's newest) leaves the window.
             return max(1, math.ceil(times[0] + self.window - now))
@@ -181,12 +182,15 @@ class FailureLimiter:
             return
         with self._lock:
             now = self._clock()
-            self._current(address, now).append(now)
-            for other in [a for a, t in self._failures.items() if t and t[-1] <= now - self.window]:
-                del self._failures[other]
+            if now >= self._next_sweep:  # at most once a window: forget expired addresses
+                self._next_sweep = now + self.window
+                expired = [a for a, t in self._failures.items() if t[-1] <= now - self.window]
+                for other in expired:
+                    del self._failures[other]
+            times = self._failures.setdefault(address, deque(maxlen=self.limit))
+            self._expire(times, now).append(now)
 
-    def _current(self, address: str, now: float) -> deque[float]:
-        times = self._failures.setdefault(address, deque(maxlen=self.limit))
+    def _expire(self, times: deque[float], now: float) -> deque[float]:
         while times and times[0] <= now - self.window:
             times.popleft()
         return times

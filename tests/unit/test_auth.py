@@ -51,6 +51,8 @@ def test_the_limiter_forgets_addresses_whose_failures_expired() -> None:
     limiter = FailureLimiter(2, 60, clock)
     for n in range(100):
         limiter.failed(f"10.0.1.{n}")
+    for n in range(100):
+        assert limiter.retry_after(f"10.0.3.{n}") is None  # asking stores nothing
     clock.now += 61
     limiter.failed("10.0.2.1")
     assert set(limiter._failures) == {"10.0.2.1"}
