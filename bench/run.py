@@ -28,6 +28,7 @@ from bench import (
     Context,
     Result,
     Row,
+    auth,
     cold_build,
     concurrency,
     ephemeral,
@@ -58,6 +59,7 @@ BENCHMARKS: list[Benchmark] = [
     tls.BENCHMARK,
     platform_api.BENCHMARK,
     sandbox.BENCHMARK,
+    auth.BENCHMARK,
 ]
 
 RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"

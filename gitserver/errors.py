@@ -67,6 +67,29 @@ class AuthRequired(CedarboxError):
     http_status = 401
 
 
+class Forbidden(CedarboxError):
+    """A valid credential that does not allow this (a deploy key used beyond its one app)."""
+
+    code = "FORBIDDEN"
+    http_status = 403
+
+
+class TooManyAuthFailures(CedarboxError):
+    """This client address failed to authenticate too often: wait `retry_after` seconds."""
+
+    code = "TOO_MANY_AUTH_FAILURES"
+    http_status = 429
+
+    def __init__(self, message: str, *, retry_after: int, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class DeployKeyNotFound(CedarboxError):
+    code = "NO_SUCH_KEY"
+    http_status = 404
+
+
 class PushRefused(CedarboxError):
     """A push the platform will not accept (ref rules, locks, failed builds)."""
 

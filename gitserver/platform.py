@@ -7,9 +7,13 @@ the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/superv
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import os
+import secrets
 import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,13 +23,39 @@ from gitserver.applog import AppLog
 from gitserver.appnames import generate_app_name, validate_app_name
 from gitserver.configvars import check_total_size, validate_key
 from gitserver.datadir import DataDir
-from gitserver.errors import AppExists, InvalidStack, ReleaseNotFound, UsageError
+from gitserver.errors import (
+    AppExists,
+    DeployKeyNotFound,
+    InvalidStack,
+    ReleaseNotFound,
+    UsageError,
+)
 from gitserver.pipeline import cache
-from gitserver.records import Addon, App, Build, DynoAction, DynoRecord, Release, current_user
+from gitserver.records import (
+    Addon,
+    App,
+    Build,
+    DeployKey,
+    DynoAction,
+    DynoRecord,
+    Release,
+    current_user,
+)
 from gitserver.serverinfo import ServerRecord, running_server
 from gitserver.settings import STACKS, Settings
 from gitserver.store import Store, open_store
 from gitserver.views import JSON, app_view, platform_app_view
+
+# Deploy keys: a prefix that names what the secret is (in a leaked log or a secret scanner),
+# then 32 random bytes. A key's last use is recorded when the previous one is older than this
+# many seconds, so that requests do not each write the state.
+DEPLOY_KEY_PREFIX = "cbk_"
+KEY_USE_RESOLUTION = 60.0
+
+
+def key_digest(key: str) -> str:
+    """What the store keeps of a deploy key: its SHA-256, hex."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 @dataclass
@@ -101,6 +131,51 @@ class Platform:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
+
+    # Deploy keys -----------------------------------------------------------------------
+
+    def create_deploy_key(self, name: str) -> tuple[DeployKey, str]:
+        """A new key for the app: its record and the key itself (never stored: show it once)."""
+        app = self.get_app(name)
+        secret = DEPLOY_KEY_PREFIX + secrets.token_urlsafe(32)
+        record = DeployKey(
+            id=str(uuid.uuid4()),
+            app=app.name,
+            digest=key_digest(secret),
+            created_at=time.time(),
+            last_used_at=None,
+        )
+        self.store.add_deploy_key(record)
+        return record, secret
+
+    def deploy_keys(self, name: str | None = None) -> list[DeployKey]:
+        if name is None:
+            return self.store.list_deploy_keys()
+        return self.store.list_deploy_keys(self.get_app(name).name)
+
+    def destroy_deploy_key(self, key_id: str) -> DeployKey:
+        """Forget a key: from the next request on, it allows nothing."""
+        key = self.store.delete_deploy_key(key_id.strip())
+        if key is None:
+            raise DeployKeyNotFound(
+                f"There is no deploy key {key_id!r}.",
+                hint="List the keys and their ids with `cedarbox keys`.",
+            )
+        return key
+
+    def deploy_key_for(self, secret: str) -> DeployKey | None:
+        """The key this secret is (read from the store on every call: a destroyed key is
+        refused at once), its use recorded; None if it is no deploy key."""
+        if not secret.startswith(DEPLOY_KEY_PREFIX):
+            return None
+        digest = key_digest(secret)
+        key = self.store.find_deploy_key(digest)
+        if key is None or not hmac.compare_digest(key.digest, digest):
+            return None
+        now = time.time()
+        if key.last_used_at is None or now - key.last_used_at >= KEY_USE_RESOLUTION:
+            self.store.mark_deploy_key_used(key.id, now)
+        return key
 
     # Config vars, releases, cache and stack ------------------------------------------
 

@@ -1,4 +1,5 @@
-"""The platform's records: apps, add-ons, builds, releases, dynos, dyno requests; their states.
+"""The platform's records: apps, add-ons, builds, releases, dynos, dyno requests, deploy keys;
+their states.
 
 Plain frozen values, shared by the store that keeps them and everything that reads them. The
 states are `StrEnum`s: they are stored as their plain strings and compare equal to them.
@@ -102,6 +103,19 @@ class DynoRecord:
     restarts: int
     owner: DynoOwner
     detail: str = ""  # why it is crashed or down, in words
+
+
+@dataclass(frozen=True)
+class DeployKey:
+    """A key that allows git and API access to one app (Heroku's collaborator, as a token).
+
+    Only the key's SHA-256 digest is kept; the key itself is shown once, when it is made."""
+
+    id: str
+    app: str
+    digest: str  # hex SHA-256 of the key
+    created_at: float
+    last_used_at: float | None  # to the minute (gitserver.platform.KEY_USE_RESOLUTION)
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,10 @@ class Settings:
     # max_connections are open at once, more are answered 503 and closed.
     header_timeout: float = 30
     max_connections: int = 256
+    # Failed authentications (a wrong key) per client address within auth_failure_window
+    # seconds; past it, git and API requests from that address get a 429 until one expires.
+    auth_failure_limit: int = 20
+    auth_failure_window: float = 60
     # What a build's commands print is streamed and stored up to this many bytes; the rest is
     # dropped (one line says so) and the build goes on.
     build_output_max_bytes: int = 10 * 1024 * 1024

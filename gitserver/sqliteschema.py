@@ -92,6 +92,17 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX dynos_by_app ON dynos(app, name);
     """,
+    # 3: per-app deploy keys (only their SHA-256 digests); they go with their app.
+    """
+    CREATE TABLE deploy_keys (
+        id            TEXT PRIMARY KEY,
+        app           TEXT NOT NULL REFERENCES apps(name) ON DELETE CASCADE,
+        digest        TEXT NOT NULL UNIQUE,
+        created_at    REAL NOT NULL,
+        last_used_at  REAL
+    );
+    CREATE INDEX deploy_keys_by_app ON deploy_keys(app, created_at);
+    """,
 )
 
 

@@ -23,6 +23,7 @@ from gitserver.records import (
     App,
     Build,
     BuildStatus,
+    DeployKey,
     DynoAction,
     DynoOwner,
     DynoRecord,
@@ -375,6 +376,37 @@ class SQLiteStore:
         with self.transaction() as db:
             db.execute("DELETE FROM dynos WHERE owner = ?", (owner,))
 
+    # Deploy keys -------------------------------------------------------------------------
+
+    def add_deploy_key(self, key: DeployKey) -> None:
+        with self.transaction() as db:
+            if db.execute("SELECT 1 FROM apps WHERE name = ?", (key.app,)).fetchone() is None:
+                raise AppNotFound(
+                    f"Couldn't find that app: {key.app!r}.",
+                    hint="List apps with `cedarbox apps`; a deploy key is for an existing app.",
+                )
+            _insert(db, "INSERT", "deploy_keys", key)
+
+    def find_deploy_key(self, digest: str) -> DeployKey | None:
+        return _one(self._db, DeployKey, "SELECT * FROM deploy_keys WHERE digest = ?", digest)
+
+    def list_deploy_keys(self, app: str | None = None) -> list[DeployKey]:
+        if app is None:
+            sql = "SELECT * FROM deploy_keys ORDER BY app, created_at, id"
+            return _all(self._db, DeployKey, sql)
+        sql = "SELECT * FROM deploy_keys WHERE app = ? ORDER BY created_at, id"
+        return _all(self._db, DeployKey, sql, app)
+
+    def delete_deploy_key(self, key_id: str) -> DeployKey | None:
+        with self.transaction() as db:
+            key = _one(db, DeployKey, "SELECT * FROM deploy_keys WHERE id = ?", key_id)
+            db.execute("DELETE FROM deploy_keys WHERE id = ?", (key_id,))
+        return key
+
+    def mark_deploy_key_used(self, key_id: str, when: float) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE deploy_keys SET last_used_at = ? WHERE id = ?", (when, key_id))
+
 
 def _set_config(db: sqlite3.Connection, app: str, values: Mapping[str, str]) -> None:
     db.executemany(
@@ -462,7 +494,9 @@ def _insert_release(
     return release
 
 
-def _insert(db: sqlite3.Connection, verb: str, table: str, record: Addon | DynoRecord) -> None:
+def _insert(
+    db: sqlite3.Connection, verb: str, table: str, record: Addon | DynoRecord | DeployKey
+) -> None:
     """`verb` ("INSERT", "INSERT OR REPLACE") the record: its fields are the table's columns."""
     names = [f.name for f in fields(record)]
     db.execute(

@@ -1,4 +1,5 @@
-"""The platform state's interface: apps, builds, config, releases, add-ons, formation, dynos.
+"""The platform state's interface: apps, builds, config, releases, add-ons, formation, dynos,
+deploy keys.
 
 Everything outside reads and writes state through `Store` and opens it with `open_store`; only
 the implementation (gitserver.sqlitestore) knows how and where state is kept, so another one
@@ -15,6 +16,7 @@ from gitserver.records import (
     Addon,
     App,
     Build,
+    DeployKey,
     DynoAction,
     DynoOwner,
     DynoRecord,
@@ -176,6 +178,22 @@ class Store(Protocol):
     def delete_dyno(self, dyno_id: str) -> None: ...
 
     def delete_dynos(self, *, owner: DynoOwner) -> None: ...
+
+    # Deploy keys ----------------------------------------------------------------------------
+
+    def add_deploy_key(self, key: DeployKey) -> None:
+        """Raises AppNotFound if its app does not exist. Deleting the app deletes its keys."""
+
+    def find_deploy_key(self, digest: str) -> DeployKey | None:
+        """The key whose SHA-256 digest (hex) this is."""
+
+    def list_deploy_keys(self, app: str | None = None) -> list[DeployKey]:
+        """The app's keys (every app's if None), oldest first."""
+
+    def delete_deploy_key(self, key_id: str) -> DeployKey | None:
+        """Forget the key; the deleted record, or None if there was no such key."""
+
+    def mark_deploy_key_used(self, key_id: str, when: float) -> None: ...
 
 
 def open_store(path: Path) -> Store:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 
-from gitserver.records import Addon, App, Build, DynoRecord, Release
+from gitserver.records import Addon, App, Build, DeployKey, DynoRecord, Release
 
 JSON = dict[str, object]
 
@@ -38,6 +38,16 @@ def provider_text(provider: str) -> str:
 def addon_label(addon: Addon) -> str:
     """`heroku-postgresql:hobby-dev`, the plan as heroku names it."""
     return f"{addon.service}:{addon.plan}"
+
+
+def deploy_key_view(key: DeployKey) -> JSON:
+    """A deploy key as `cedarbox keys --json` lists it: never the key, nor its digest."""
+    return {
+        "id": key.id,
+        "app": key.app,
+        "created_at": iso_time(key.created_at),
+        "last_used_at": iso_time(key.last_used_at) if key.last_used_at is not None else None,
+    }
 
 
 def app_view(

@@ -6,7 +6,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from gitserver.cli import addons, apps, builds, config, env, ps, releases, runtimes, serve, tls
+from gitserver.cli import (
+    addons,
+    apps,
+    builds,
+    config,
+    env,
+    keys,
+    ps,
+    releases,
+    runtimes,
+    serve,
+    tls,
+)
 from gitserver.cli.registry import build_parser as _build_parser
 from gitserver.errors import CedarboxError
 from gitserver.settings import Settings
@@ -23,6 +35,7 @@ TOPICS = (
     addons.topic,
     tls.topic,
     env.topic,
+    keys.topic,
 )
 
 

@@ -1,5 +1,5 @@
 """What a client may hold of the front end: a deadline for each request's head, a cap on open
-connections.
+connections, a budget of failed authentications per address.
 
 A request's line and headers must arrive within `header_timeout` seconds of the server starting
 to wait for them (idle keep-alive connections included), however slowly they trickle in; after
@@ -11,9 +11,12 @@ answered with a 503 and closed at once by the accepting thread, so they never ge
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import BinaryIO
 
 # A connection over the cap is answered without waiting for (or reading) its request.
@@ -140,3 +143,54 @@ def linger(connection: socket.socket, wfile: BinaryIO) -> None:
             drained += len(data)
     except OSError:
         pass  # the client is gone: nothing left to protect
+
+
+class FailureLimiter:
+    """Failed authentications per client address within a sliding window of `window` seconds.
+
+    `retry_after(address)` is None while the address has had fewer than `limit` failures in the
+    last `window` seconds, else the whole seconds until the oldest of them leaves the window.
+    Ask it *before* checking a credential, so that guessing is throttled too; `failed` records
+    one failure. Thread-safe; `clock` (monotonic seconds) is injectable for tests. Addresses
+    whose failures have all left the window are forgotten, so memory stays bounded by the
+    addresses that failed recently.
+    """
+
+    def __init__(
+        self, limit: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+        self._next_sweep = clock() + window
+
+    def retry_after(self, address: str) -> int | None:
+        if self.limit <= 0:
+            return None
+        with self._lock:
+            now = self._clock()
+            times = self._failures.get(address)
+            if times is None or len(self._expire(times, now)) < self.limit:
+                return None
+            # One more try once the oldest failure kept (the limit's newest) leaves the window.
+            return max(1, math.ceil(times[0] + self.window - now))
+
+    def failed(self, address: str) -> None:
+        if self.limit <= 0:
+            return
+        with self._lock:
+            now = self._clock()
+            if now >= self._next_sweep:  # at most once a window: forget expired addresses
+                self._next_sweep = now + self.window
+                expired = [a for a, t in self._failures.items() if t[-1] <= now - self.window]
+                for other in expired:
+                    del self._failures[other]
+            times = self._failures.setdefault(address, deque(maxlen=self.limit))
+            self._expire(times, now).append(now)
+
+    def _expire(self, times: deque[float], now: float) -> deque[float]:
+        while times and times[0] <= now - self.window:
+            times.popleft()
+        return times

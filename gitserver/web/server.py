@@ -8,8 +8,6 @@ auto-create, then C git for the protocol, and a small read-only JSON API. What r
 
 from __future__ import annotations
 
-import base64
-import hmac
 import io
 import json
 import logging
@@ -20,13 +18,21 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gitserver.datadir import DataDir
-from gitserver.errors import AppNotFound, AuthRequired, CedarboxError, RequestTooLarge
+from gitserver.errors import (
+    AppNotFound,
+    AuthRequired,
+    CedarboxError,
+    Forbidden,
+    RequestTooLarge,
+    TooManyAuthFailures,
+)
 from gitserver.platform import Platform
 from gitserver.runner.routes import RouteTable
 from gitserver.settings import Settings
 from gitserver.tls import LocalCA
 from gitserver.web import api
 from gitserver.web.api import edge as api_edge
+from gitserver.web.auth import Authorizer, Grant, SocketPeer
 from gitserver.web.backend import CgiHead, CgiRequest, backend_env, run_backend
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.framing import BadFraming, check_framing
@@ -34,6 +40,7 @@ from gitserver.web.limits import (
     LINGER_SECONDS,
     ConnectionGate,
     DeadlineReader,
+    FailureLimiter,
     head_timeout_response,
     linger,
     refuse_connection,
@@ -71,6 +78,10 @@ class CedarboxServer(ThreadingHTTPServer):
             timeout=self.settings.router_timeout,
         )
         self.gate = ConnectionGate(self.settings.max_connections)
+        self.authorizer = Authorizer(
+            self.settings.api_key,
+            FailureLimiter(self.settings.auth_failure_limit, self.settings.auth_failure_window),
+        )
         self.tls = TlsAcceptor(
             LocalCA.open(DataDir(settings.data_dir).tls),
             serves_app=self._serves_app,
@@ -132,6 +143,7 @@ class RequestHandler(BaseHTTPRequestHandler):
     server_version = "cedarbox"
     _platform: Platform | None = None
     _reader: DeadlineReader
+    _peer: SocketPeer | None = None  # the client as the kernel knows it (looked up once)
 
     def setup(self) -> None:
         super().setup()
@@ -219,14 +231,14 @@ class RequestHandler(BaseHTTPRequestHandler):
                     405, f"{self.command} is for apps: http://<app>.localhost:<port>/\n"
                 )
                 return
-            self._check_auth()
+            grant = self._check_auth()
             route = route_git(self.command, url.path, url.query)
             if route is not None:
-                self._serve_git(route)
+                self._serve_git(route, grant)
                 return
             self._discard_body()
             if url.path.startswith("/api/"):
-                self._serve_api(url.path)
+                self._serve_api(url.path, grant)
             elif url.path == "/":
                 self._send_text(200, f"cedarbox is running. Push to {self.server.url}/<app>.git\n")
             else:
@@ -244,38 +256,33 @@ class RequestHandler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _check_auth(self) -> None:
-        key = self.server.settings.api_key
-        if not key:
-            return
-        header = self.headers.get("Authorization", "")
-        scheme, _, encoded = header.partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(encoded.encode(), key.encode()):
-            return  # the heroku CLI
-        if scheme.lower() == "basic":
-            try:
-                _, _, password = base64.b64decode(encoded).decode().partition(":")
-            except (ValueError, UnicodeDecodeError):
-                password = ""
-            if hmac.compare_digest(password.encode(), key.encode()):
-                return
-        raise AuthRequired(
-            "Authentication required.",
-            hint="Use the server's API key as the password (any user name) or as a Bearer token.",
+    def _check_auth(self) -> Grant:
+        """What this git or API request may reach (gitserver/web/auth.py), or raise."""
+        if self._peer is None:
+            client = (str(self.client_address[0]), int(self.client_address[1]))
+            local = self.connection.getsockname()
+            self._peer = SocketPeer(client, (str(local[0]), int(local[1])))
+        return self.server.authorizer.check(
+            self.headers.get("Authorization", ""), self._peer.peer(), self.platform
         )
 
     # Git --------------------------------------------------------------------------------
 
-    def _serve_git(self, route: GitRoute) -> None:
+    def _serve_git(self, route: GitRoute, grant: Grant) -> None:
         platform = self.platform
         limit = self.server.settings.push_max_bytes
         if route.is_advertisement:
             self._discard_body()  # git sends none; never hand one to http-backend
         elif (self._content_length() or 0) > limit:
             raise _too_large(self._content_length() or 0, limit)
+        if not grant.allows(route.app):
+            self._refuse_git(route, _not_this_app(grant, route.app))
+            return
         if platform.store.find_app(route.app) is None:
-            # Only git's first request (the advertisement) creates an app: a stray POST not.
-            if not (route.is_push and route.is_advertisement and self.server.settings.auto_create):
+            # Only git's first request (the advertisement) creates an app: a stray POST not;
+            # nor a deploy key's (it is for an app that exists).
+            auto_create = self.server.settings.auto_create and grant.app is None
+            if not (route.is_push and route.is_advertisement and auto_create):
                 self._refuse_missing_app(route)
                 return
             try:
@@ -352,8 +359,14 @@ class RequestHandler(BaseHTTPRequestHandler):
             )
         else:
             message = f"NO_SUCH_APP: app '{route.app}' does not exist. Push to it to create it."
+        self._refuse_git(route, AppNotFound(message.removeprefix("NO_SUCH_APP: ")))
+
+    def _refuse_git(self, route: GitRoute, error: CedarboxError) -> None:
+        """Refuse in git's own protocol where git shows the reason (the advertisement:
+        `fatal: remote error: CODE: …`); later requests get the error's plain status."""
         if not route.is_advertisement:
-            raise AppNotFound(message.removeprefix("NO_SUCH_APP: "))
+            raise error
+        message = f"{error.code}: " + " ".join(error.lines())
         body = error_advertisement(route.service, message)
         self.send_response(200)
         self.send_header("Content-Type", f"application/x-{route.service}-advertisement")
@@ -364,14 +377,17 @@ class RequestHandler(BaseHTTPRequestHandler):
 
     # API --------------------------------------------------------------------------------
 
-    def _serve_api(self, path: str) -> None:
+    def _serve_api(self, path: str, grant: Grant) -> None:
         platform = self.platform
         parts = [p for p in path.split("/") if p][1:]
         if self.command != "GET":
             self._send_text(405, "The API is read-only; use the cedarbox command line.\n")
         elif parts == ["apps"]:
-            self._send_json(200, [platform.app_view(a) for a in platform.list_apps()])
+            apps = [a for a in platform.list_apps() if grant.allows(a.name)]
+            self._send_json(200, [platform.app_view(a) for a in apps])
         elif len(parts) == 2 and parts[0] == "apps":
+            if not grant.allows(parts[1]):
+                raise _not_this_app(grant, parts[1])
             self._send_json(200, platform.app_view(platform.get_app(parts[1])))
         else:
             self._send_text(404, f"No such API endpoint: {path}\n")
@@ -398,9 +414,11 @@ class RequestHandler(BaseHTTPRequestHandler):
     def _send_error(self, exc: CedarboxError) -> None:
         self.close_connection = True
         text = f"{exc.code}: " + "\n".join(exc.lines()) + "\n"
-        extra = (
-            {"WWW-Authenticate": 'Basic realm="cedarbox"'} if isinstance(exc, AuthRequired) else {}
-        )
+        extra = {}
+        if isinstance(exc, AuthRequired):
+            extra["WWW-Authenticate"] = 'Basic realm="cedarbox"'
+        if isinstance(exc, TooManyAuthFailures):
+            extra["Retry-After"] = str(exc.retry_after)
         self._send_text(exc.http_status, text, extra)
         self._linger()
 
@@ -422,6 +440,13 @@ class RequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _not_this_app(grant: Grant, app: str) -> Forbidden:
+    return Forbidden(
+        f"This deploy key is for app '{grant.app}' only: it cannot reach app '{app}'.",
+        hint=f"Use a deploy key of {app} (cedarbox keys:create -a {app}) or the server's API key.",
+    )
 
 
 def _too_large(size: int, limit: int) -> RequestTooLarge:

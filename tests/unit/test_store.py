@@ -258,3 +258,27 @@ def test_the_change_token_moves_with_every_write_by_anyone(opener: Opener) -> No
     assert after_create != before
     writer.set_formation("shop", {"web": 1})
     assert reader.change_token() != after_create
+
+
+def test_deploy_keys_are_kept_by_digest_and_go_with_their_app(opener: Opener) -> None:
+    from gitserver.records import DeployKey
+
+    store = opener()
+    store.create_app("a", "heroku-24")
+    store.create_app("b", "heroku-24")
+    key = DeployKey("k1", "a", "d" * 64, 1.0, None)
+    store.add_deploy_key(key)
+    store.add_deploy_key(DeployKey("k2", "b", "e" * 64, 2.0, None))
+    with pytest.raises(AppNotFound):
+        store.add_deploy_key(DeployKey("k3", "ghost", "f" * 64, 3.0, None))
+    assert opener().find_deploy_key("d" * 64) == key
+    assert store.find_deploy_key("0" * 64) is None
+    assert [k.id for k in store.list_deploy_keys()] == ["k1", "k2"]
+    assert [k.id for k in store.list_deploy_keys("b")] == ["k2"]
+    store.mark_deploy_key_used("k1", 5.0)
+    assert opener().list_deploy_keys("a")[0].last_used_at == 5.0
+    assert store.delete_deploy_key("k1") is not None
+    assert store.delete_deploy_key("k1") is None
+    assert store.find_deploy_key("d" * 64) is None
+    store.delete_app("b")
+    assert store.list_deploy_keys() == []

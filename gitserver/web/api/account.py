@@ -12,7 +12,7 @@ RATE_LIMIT = 4500
 
 
 def account(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
-    apps = ctx.platform.list_apps()
+    apps = ctx.apps()
     since = min((a.created_at for a in apps), default=ctx.platform.data.database.stat().st_mtime)
     return JsonResponse(200, platform_account_view(ctx.user, since))
 

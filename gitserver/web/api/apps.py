@@ -38,7 +38,7 @@ _UPDATE: dict[str, FieldType] = {"name": str, "build_stack": (str, dict), "maint
 def list_apps(ctx: ApiContext, request: ApiRequest) -> JsonResponse:
     platform = ctx.platform
     wanted = parse_range(request.header("Range"), "id")
-    apps = apply_range(platform.list_apps(), wanted, {"id": app_id, "name": lambda a: a.name})
+    apps = apply_range(ctx.apps(), wanted, {"id": app_id, "name": lambda a: a.name})
     return JsonResponse(200, [platform.platform_app_view(app) for app in apps])
 
 

@@ -13,6 +13,7 @@ from gitserver.platform import Platform
 from gitserver.records import App, current_user
 from gitserver.views import app_id
 from gitserver.web.api.protocol import not_found
+from gitserver.web.auth import ADMIN, Grant
 
 # A log session's URL is good for one use within this many seconds (Heroku: 5 minutes).
 LOG_SESSION_TTL = 300.0
@@ -70,11 +71,16 @@ class ApiContext:
     platform: Platform
     tokens: Tokens
     base_url: str  # http://127.0.0.1:PORT, where the streams' URLs point
+    grant: Grant = ADMIN  # what the request's key allows (edge.py enforces it by route)
 
     @property
     def user(self) -> str:
         """The account: the user running the server, as releases record it."""
         return current_user()
+
+    def apps(self) -> list[App]:
+        """The apps this request's key may see: all, or a deploy key's one app."""
+        return [app for app in self.platform.list_apps() if self.grant.allows(app.name)]
 
     def app(self, ident: str) -> App:
         """An app by name or by id."""

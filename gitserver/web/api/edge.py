@@ -15,10 +15,11 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qsl, urlsplit
 
-from gitserver.errors import CedarboxError, RequestTooLarge
+from gitserver.errors import CedarboxError, RequestTooLarge, TooManyAuthFailures
 from gitserver.platform import Platform
 from gitserver.web.api import ROUTES
 from gitserver.web.api.context import ApiContext, Tokens
+from gitserver.web.api.dispatch import Match
 from gitserver.web.api.params import parse_json
 from gitserver.web.api.protocol import (
     JSON_TYPE,
@@ -28,7 +29,9 @@ from gitserver.web.api.protocol import (
     StreamResponse,
     api_error,
     bad_request,
+    forbidden,
 )
+from gitserver.web.auth import ADMIN, Grant
 from gitserver.web.chunked import BadRequestBody, LimitedBody, iter_chunked, iter_sized
 from gitserver.web.limits import linger
 
@@ -43,7 +46,7 @@ def serve(
     handler: BaseHTTPRequestHandler,
     platform: Platform,
     base_url: str,
-    check_auth: Callable[[], None],
+    check_auth: Callable[[], Grant],
 ) -> None:
     """Answer one API request on `handler`'s connection."""
     _no_delay(handler.connection)
@@ -51,8 +54,9 @@ def serve(
     body_read = False
     try:
         match = ROUTES.match(handler.command, url.path)
-        if not match.route.public:
-            check_auth()
+        grant = ADMIN if match.route.public else check_auth()  # public: a token in the URL
+        context = ApiContext(platform, TOKENS, base_url, grant)
+        _authorize(context, match)
         raw = _read_body(handler)
         body_read = True
         request = ApiRequest(
@@ -63,10 +67,13 @@ def serve(
             headers={k.lower(): v for k, v in handler.headers.items()},
             body=parse_json(raw),
         )
-        response = match.route.handler(ApiContext(platform, TOKENS, base_url), request)
+        response = match.route.handler(context, request)
     except CedarboxError as exc:
         error = api_error(exc)
-        _send_json(handler, JsonResponse(error.http_status, error.body(), _auth_header(error)))
+        headers = _auth_header(error)
+        if isinstance(exc, TooManyAuthFailures):
+            headers["Retry-After"] = str(exc.retry_after)
+        _send_json(handler, JsonResponse(error.http_status, error.body(), headers))
         if not body_read:  # what the client still sends is not read: do not reuse, drain
             handler.close_connection = True
             linger(handler.connection, handler.wfile)  # type: ignore[arg-type]
@@ -81,6 +88,49 @@ def serve(
         _send_stream(handler, response)
     else:
         _send_json(handler, response)
+
+
+# What a deploy key may use besides its own app's `/apps/{app}/…` routes: the account, and the
+# app listings (which then show its app alone).
+_KEY_ROUTES = frozenset(
+    {
+        ("GET", "/account"),
+        ("GET", "/users/{user}"),
+        ("GET", "/account/rate-limits"),
+        ("GET", "/apps"),
+        ("GET", "/users/{user}/apps"),
+    }
+)
+
+
+def _authorize(context: ApiContext, match: Match) -> None:
+    """A deploy key's request: its own app's routes (but not destroying it) and _KEY_ROUTES;
+    anything else is Heroku's 403 `forbidden`, whether the other app exists or not."""
+    grant = context.grant
+    if grant.app is None:
+        return
+    route = match.route
+    if "app" in match.params:
+        try:
+            name: str | None = context.app(match.params["app"]).name
+        except CedarboxError:
+            name = None
+        if name != grant.app:
+            raise forbidden(
+                f"This deploy key is for app {grant.app} only: it cannot reach app "
+                f"{match.params['app']}. Use that app's deploy key or the server's API key."
+            )
+        if route.method == "DELETE" and route.template == "/apps/{app}":
+            raise forbidden(
+                f"A deploy key cannot destroy its app: destroy {grant.app} with the server's "
+                "API key or `cedarbox apps:destroy`."
+            )
+        return
+    if (route.method, route.template) not in _KEY_ROUTES:
+        raise forbidden(
+            f"This deploy key is for app {grant.app} only: {route.method} {route.template} "
+            "needs the server's API key."
+        )
 
 
 def _auth_header(error: ApiError) -> dict[str, str]:

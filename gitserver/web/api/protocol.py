@@ -16,9 +16,11 @@ from gitserver.errors import (
     AppNotFound,
     AuthRequired,
     CedarboxError,
+    Forbidden,
     ReleaseNotFound,
     RequestTooLarge,
     ServerRunning,
+    TooManyAuthFailures,
     UsageError,
 )
 
@@ -89,6 +91,10 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, "bad_request", message)
 
 
+def forbidden(message: str) -> ApiError:
+    return ApiError(403, "forbidden", message)
+
+
 def api_error(exc: CedarboxError) -> ApiError:
     """The Heroku error for a platform error: its id, status and (for 404s) the resource."""
     if isinstance(exc, ApiError):
@@ -106,6 +112,10 @@ def api_error(exc: CedarboxError) -> ApiError:
         return ApiError(409, "conflict", "Name is already taken")
     if isinstance(exc, AuthRequired):
         return ApiError(401, "unauthorized", "Invalid credentials provided.")
+    if isinstance(exc, Forbidden):
+        return forbidden(message)
+    if isinstance(exc, TooManyAuthFailures):
+        return ApiError(429, "rate_limit", message)
     if isinstance(exc, RequestTooLarge):
         return ApiError(413, "request_entity_too_large", message)
     if isinstance(exc, ServerRunning):
