@@ -74,6 +74,8 @@ class BuildReport:
     slug_size_bytes: int | None = None
     # Cached subtrees (".heroku") whose compressed part of the slug was the last build's, reused.
     slug_members_reused: list[str] = field(default_factory=list)
+    # The build directory went to the runner as the release's unpacked slug (not unpacked again).
+    tree_handed_over: bool = False
     warnings: list[str] = field(default_factory=list)
     release_phase: ReleasePhaseRecord | None = None  # None: the app has no release command
 
