@@ -32,6 +32,8 @@ class PackageManagerRecord:
     version: str | None = None  # of the tool the build used, e.g. "0.12.5"
     lockfile: str | None = None  # the file that chose it, e.g. "uv.lock"
     lockfile_sha256: str | None = None
+    # The install changed nothing last time and its inputs are the same: its output replayed.
+    replayed: bool = False
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from gitserver.buildpacks.python import packages, tools
+from gitserver.buildpacks.python import packages, pipnoop, tools
 from gitserver.buildpacks.python.managers.base import Installed, Manager, file_digest
 from gitserver.buildpacks.python.types import ChosenPython
 from gitserver.pipeline.context import BuildContext
@@ -20,10 +20,14 @@ class Pip(Manager):
         return tools.planned_pip_version(ctx, python)
 
     def cache_metadata(self, ctx: BuildContext, python: ChosenPython) -> dict[str, str]:
-        return {
+        metadata = {
             "pip_version": self.tool_version(ctx, python),
             "requirements_sha256": file_digest(self.file),
         }
+        noop = packages.noop_record(ctx)  # after the install step: a no-op run to replay
+        if noop is not None:
+            metadata[pipnoop.METADATA_KEY] = noop
+        return metadata
 
     def discard_reasons(self, previous: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
         def changed(key: str) -> bool:
