@@ -105,7 +105,9 @@ def noop_record(ctx: BuildContext) -> str | None:
 
 
 def _keep_noop(ctx: BuildContext, key: str, lines: list[Line]) -> None:
-    (ctx.scratch / NOOP_RECORD).write_text(record(key, lines))
+    with contextlib.suppress(OSError):  # only an optimisation: the next build runs pip
+        ctx.scratch.mkdir(parents=True, exist_ok=True)
+        (ctx.scratch / NOOP_RECORD).write_text(record(key, lines))
 
 
 def record_environment(ctx: BuildContext, env_dir: Path) -> None:

@@ -63,8 +63,10 @@ class PipRun:
         """Whether a run with these inputs may ever be replayed (see the module's doc)."""
         settings = self._settings()
         asked = " ".join([*self.args, *settings, *settings.values()]).lower().replace("_", "-")
-        return plain_requirements(self.requirements) and not any(
-            word in asked for word in _NOT_A_NOOP
+        return (
+            plain_requirements(self.requirements)
+            and "-U" not in self.args  # pip's short --upgrade
+            and not any(word in asked for word in _NOT_A_NOOP)
         )
 
     def key(self, env_dir: Path) -> str | None:
