@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -244,27 +245,33 @@ def test_a_pip_run_that_changed_nothing_is_replayed_while_its_inputs_stay(
     env_dir = make_env(ctx, interpreter)
     python = chosen(interpreter)
     managers.install(ctx, python, check_package_manager(ctx))
-    assert packages.noop_record(ctx) is None  # it installed: nothing to replay
+    assert not packages.noop_record(ctx).exists()  # it installed: nothing to replay
 
-    def warm(name: str, previous: dict[str, str]) -> BuildContext:
+    def warm(name: str, kept: Path | None) -> BuildContext:
         warm_ctx = make_ctx(tmp_path / name, wheelhouse=wheelhouse, build_dir=ctx.build_dir)
-        warm_ctx.cache = BuildCache(root=None, source=None, previous=previous)
+        source = tmp_path / name / "last-good-cache"
+        source.mkdir(parents=True)
+        if kept is not None:
+            shutil.copyfile(kept, source / pipnoop.RECORD)
+        warm_ctx.cache = BuildCache(root=None, source=source)
         warm_ctx.report.cache.reused = True
         managers.install(warm_ctx, python, check_package_manager(warm_ctx))
         return warm_ctx
 
-    first = warm("w1", {})  # pip runs, finds everything satisfied, changes nothing
+    first = warm("w1", None)  # pip runs, finds everything satisfied, changes nothing
     assert not first.report.package_manager.replayed
     kept = packages.noop_record(first)
-    assert kept is not None
-    again = warm("w2", {pipnoop.METADATA_KEY: kept})
+    assert kept.is_file()
+    manager = check_package_manager(first)
+    assert manager.cache_entries(first) == {pipnoop.RECORD: kept}
+    again = warm("w2", kept)
     assert again.report.package_manager.replayed
     assert again.out.transcript == first.out.transcript
-    assert packages.noop_record(again) == kept  # kept for the build after
+    assert packages.noop_record(again).read_text() == kept.read_text()  # kept for the next
 
     # The environment changed (a file of it touched): pip runs again.
     (env_dir / "pyvenv.cfg").touch()
-    changed = warm("w3", {pipnoop.METADATA_KEY: kept})
+    changed = warm("w3", kept)
     assert not changed.report.package_manager.replayed
     assert changed.out.transcript == first.out.transcript
 

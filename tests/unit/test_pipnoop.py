@@ -6,7 +6,6 @@ from pathlib import Path
 
 from gitserver.buildpacks.python.pipnoop import (
     INDENTED,
-    METADATA_KEY,
     PLAIN,
     PipRun,
     kept_lines,
@@ -59,9 +58,9 @@ def test_the_key_covers_the_environment_and_pip_settings(tmp_path: Path) -> None
 
 def test_kept_lines_come_back_only_for_their_key() -> None:
     lines = [(INDENTED, "Requirement already satisfied: flask"), (PLAIN, "a warning")]
-    metadata = {METADATA_KEY: record("k1", lines)}
-    assert kept_lines(metadata, "k1") == lines
-    assert kept_lines(metadata, "k2") is None
-    assert kept_lines({}, "k1") is None
-    assert kept_lines({METADATA_KEY: "not json"}, "k1") is None
-    assert kept_lines({METADATA_KEY: '{"key": "k1", "lines": [["other", "x"]]}'}, "k1") is None
+    kept = record("k1", lines)
+    assert kept_lines(kept, "k1") == lines
+    assert kept_lines(kept, "k2") is None
+    assert kept_lines(None, "k1") is None
+    assert kept_lines("not json", "k1") is None
+    assert kept_lines('{"key": "k1", "lines": [["other", "x"]]}', "k1") is None

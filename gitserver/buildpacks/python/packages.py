@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from gitserver.buildpacks.python.pipnoop import Line, PipRun, kept_lines, record
+from gitserver.buildpacks.python.pipnoop import RECORD, Line, PipRun, kept_lines, record
 from gitserver.buildpacks.python.piprunner import pip_environment, replay, run_pip
 from gitserver.buildpacks.python.requirements import normalize, requirement_names
 from gitserver.buildpacks.python.rules import PipRules, rules_of
@@ -30,7 +30,6 @@ from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 
 DECLARED = "requirements-declared.txt"
-NOOP_RECORD = "pip-noop.json"  # in the build's scratch space: the run kept for the next build
 
 
 def install_pip(ctx: BuildContext, python: ChosenPython) -> str:
@@ -71,7 +70,7 @@ def install_requirements(ctx: BuildContext, requirements_file: Path, pip_version
 
 def _install_or_replay(ctx: BuildContext, env_dir: Path, requirements: str, args: list[str]) -> int:
     """`pip install` ARGS, or the kept lines of a no-op run with the same inputs (pipnoop.py);
-    a run that changed nothing is kept for the next build (NOOP_RECORD, in the scratch space)."""
+    a run that changed nothing is kept for the next build (noop_record: a cache entry)."""
     env = pip_environment(ctx, env_dir)
     run = PipRun(
         stack=ctx.request.stack,
@@ -82,8 +81,8 @@ def _install_or_replay(ctx: BuildContext, env_dir: Path, requirements: str, args
     )
     key = run.key(env_dir) if run.replayable() else None
     cache = ctx.cache
-    if key is not None and cache is not None and ctx.report.cache.reused:
-        lines = kept_lines(cache.previous, key)
+    if key is not None and cache is not None and cache.source and ctx.report.cache.reused:
+        lines = kept_lines(_read(cache.source / RECORD), key)
         if lines is not None:
             replay(ctx, lines)
             ctx.report.package_manager.replayed = True
@@ -96,18 +95,22 @@ def _install_or_replay(ctx: BuildContext, env_dir: Path, requirements: str, args
     return code
 
 
-def noop_record(ctx: BuildContext) -> str | None:
-    """This build's kept no-op pip run, for the cache's metadata (None: none to keep)."""
-    try:
-        return (ctx.scratch / NOOP_RECORD).read_text()
-    except OSError:
-        return None
+def noop_record(ctx: BuildContext) -> Path:
+    """Where this build keeps its no-op pip run (if any) for the cache: its scratch space."""
+    return ctx.scratch / RECORD
 
 
 def _keep_noop(ctx: BuildContext, key: str, lines: list[Line]) -> None:
     with contextlib.suppress(OSError):  # only an optimisation: the next build runs pip
         ctx.scratch.mkdir(parents=True, exist_ok=True)
-        (ctx.scratch / NOOP_RECORD).write_text(record(key, lines))
+        noop_record(ctx).write_text(record(key, lines))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def record_environment(ctx: BuildContext, env_dir: Path) -> None:

@@ -3,8 +3,9 @@
 On a code-only push pip finds every requirement satisfied and changes nothing, yet starting
 it (in the sandbox) was ~0.5 s of a warm redeploy's ~1 s build. When a run changed nothing
 (the environment's tree digest the same before and after: gitserver.pipeline.treedigest), its
-output lines are kept in the build cache's metadata under a key of everything that decides
-such a run's outcome and output:
+output lines are kept in the build cache under a key of everything that decides such a
+run's outcome and output (the cache entry RECORD, derived from `.heroku/python` as
+the cache's digests are):
 
 - requirements.txt itself: only plain requirements (names, extras, version specifiers,
   markers); a file with options (`-r`, `-e`, `--hash`, `-c`, ...), paths, URLs or `$VARS`
@@ -29,7 +30,7 @@ from pathlib import Path
 
 from gitserver.pipeline import treedigest
 
-METADATA_KEY = "pip_noop"  # in the build cache's metadata: {"key": ..., "lines": [...]}
+RECORD = "pip-noop.json"  # an entry of the build cache: {"key": ..., "lines": [...]}
 INDENTED = "indent"  # a line printed under the step, as pip's stdout is
 PLAIN = "line"  # a line printed as is (the 2015 stack's pip stderr)
 _PLAIN_REQUIREMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-\[\], <>=!~*;'\"]*")
@@ -89,26 +90,25 @@ class PipRun:
         return {k: v for k, v in sorted(self.pip_env.items()) if k.startswith("PIP_")}
 
 
-def kept_lines(metadata: Mapping[str, object], key: str) -> list[Line] | None:
-    """The lines of the kept no-op run with this key; None if there is none."""
-    raw = metadata.get(METADATA_KEY)
+def kept_lines(kept: str | None, key: str) -> list[Line] | None:
+    """The lines of the kept no-op run (a `record`) if it has this key; None otherwise."""
     try:
-        record = json.loads(raw) if isinstance(raw, str) else None
+        loaded = json.loads(kept) if kept is not None else None
     except ValueError:
         return None
-    if not isinstance(record, dict) or record.get("key") != key:
+    if not isinstance(loaded, dict) or loaded.get("key") != key:
         return None
-    lines = record.get("lines")
+    lines = loaded.get("lines")
     if not isinstance(lines, list):
         return None
-    kept: list[Line] = []
+    found: list[Line] = []
     for entry in lines:
         if not (isinstance(entry, list) and len(entry) == 2 and entry[0] in (INDENTED, PLAIN)):
             return None
-        kept.append((entry[0], str(entry[1])))
-    return kept
+        found.append((entry[0], str(entry[1])))
+    return found
 
 
 def record(key: str, lines: Sequence[Line]) -> str:
-    """The metadata value keeping a no-op run's lines."""
+    """The text of RECORD keeping a no-op run's lines under its key."""
     return json.dumps({"key": key, "lines": [list(line) for line in lines]})

@@ -34,12 +34,12 @@ def save(
         in_tree = [name for name, path in keep.entries.items() if path.parent == ctx.build_dir]
         unchanged = all(cache.unchanged(name, entries[name]) for name in in_tree)
         handing = handing and unchanged  # else the cache takes them out of the tree
-        # The next build takes its own copy of what the buildpack keeps (prepared in the
-        # background); the slug members are only read.
+        # The next build takes its own copy of the trees the buildpack keeps (prepared in the
+        # background); the slug members and single files are only read.
         cache.commit(
             entries,
             keep.metadata,
-            spare=[name for name in entries if name != MEMBERS],
+            spare=[name for name, path in entries.items() if name != MEMBERS and path.is_dir()],
             keep_current=in_tree if handing else (),
         )
         saved = True
