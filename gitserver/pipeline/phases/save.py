@@ -32,8 +32,8 @@ def save(
     saved = False
     if cache.root is not None and not _over_limit(ctx, entries):
         in_tree = [name for name, path in keep.entries.items() if path.parent == ctx.build_dir]
-        unchanged = all(cache.unchanged(name, entries[name]) for name in in_tree)
-        handing = handing and unchanged  # else the cache takes them out of the tree
+        # Else the cache takes them out of the tree (their digests are only read when needed).
+        handing = handing and all(cache.unchanged(name, entries[name]) for name in in_tree)
         # The next build takes its own copy of the trees the buildpack keeps (prepared in the
         # background); the slug members and single files are only read.
         cache.commit(
