@@ -52,6 +52,16 @@ TARGET_WEB_RATIO = 1.5  # issue 17: the web app's whole push (verify included) v
 TARGET_RELEASED_TO_VERIFIED = 0.5
 RELEASED = "Released v"
 VERIFIED = "Verifying deploy... done."
+# The web push's parts, between the lines `git push --progress` shows (None: its start / end).
+PARTS: list[tuple[str, str | None, str | None]] = [
+    ("pack sent, hook started, first line", None, "Building source:"),
+    ("detect, runtime, cache restored", "Building source:", "Installing dependencies"),
+    ("pip install -r (no-op)", "Installing dependencies", "Saving cache"),
+    ("process types, slug", "Saving cache", "Done: "),
+    ("cache saved, tree handed over, release", "Done: ", RELEASED),
+    ("dyno start and verify", RELEASED, VERIFIED),
+    ("ref update, git's end", VERIFIED, None),
+]
 
 
 @dataclass
@@ -64,9 +74,12 @@ class Run:
     foreign_share: float
     from_spare: bool  # the build took the copy of `.heroku` prepared after the previous one
     member_reused: bool  # the slug reused the previous build's compressed `.heroku`
+    pip_replayed: bool  # the web build replayed a no-op pip run (buildpacks.python.pipnoop)
+    tree_handed_over: bool  # the web build's tree became its release's unpacked slug
     web_push_s: float  # the web app: the whole `git push`, `Verifying deploy... done.` included
     released_to_verified_s: float  # its `Released vN` line to its `Verifying deploy... done.`
     web_timeline: dict[str, float]  # its log: release→start, start→up
+    web_parts: dict[str, float]  # its push split at the lines it printed (PARTS)
 
     @property
     def by_hand_s(self) -> float:
@@ -81,9 +94,12 @@ class Run:
             "phases": self.phases,
             "from_spare": self.from_spare,
             "member_reused": self.member_reused,
+            "pip_replayed": self.pip_replayed,
+            "tree_handed_over": self.tree_handed_over,
             "web_push_s": round(self.web_push_s, 3),
             "released_to_verified_s": round(self.released_to_verified_s, 3),
             "web_timeline": {k: round(v, 3) for k, v in self.web_timeline.items()},
+            "web_parts": {k: round(v, 3) for k, v in self.web_parts.items()},
             "foreign_cpu_share": round(self.foreign_share, 3),
         }
 
@@ -139,6 +155,7 @@ def run(ctx: Context) -> Result:
             if report.get("outcome") != "succeeded":
                 raise RuntimeError(f"build of run {number} did not succeed: {report}")
             timeline = _web_timeline(data, web_app, web)
+            web_report = newest_report(data, web_app)
             if number == 0:
                 continue
             measured = Run(
@@ -150,9 +167,12 @@ def run(ctx: Context) -> Result:
                 foreign.share,
                 from_spare=bool(report["cache"]["from_spare"]),  # type: ignore[index]
                 member_reused=report["slug_members_reused"] == [".heroku"],
+                pip_replayed=_flag(web_report.get("package_manager"), "replayed"),
+                tree_handed_over=_flag(web_report, "tree_handed_over"),
                 web_push_s=web.wall_s,
                 released_to_verified_s=web.between(RELEASED, VERIFIED),
                 web_timeline=timeline,
+                web_parts=_parts(web),
             )
             runs.append(measured)
             ctx.log(
@@ -161,6 +181,20 @@ def run(ctx: Context) -> Result:
                 f"{measured.by_hand_s:.3f} s (push {plain_s:.3f} + pip {noop_s:.3f})"
             )
     return _result(runs)
+
+
+def _flag(record: object, key: str) -> bool:
+    """A true/false field of a build report (False where an older cedarbox has none)."""
+    return isinstance(record, dict) and bool(record.get(key))
+
+
+def _parts(pushed: PushLines) -> dict[str, float]:
+    """Seconds each of PARTS took in this push."""
+
+    def at(needle: str | None, default: float) -> float:
+        return default if needle is None else pushed.first(needle)[0]
+
+    return {label: at(end, pushed.wall_s) - at(start, 0.0) for label, start, end in PARTS}
 
 
 def _web_timeline(data: Path, app: str, pushed: PushLines) -> dict[str, float]:
@@ -208,6 +242,10 @@ def _result(runs: list[Run]) -> Result:
             median([r.web_timeline["start→up"] for r in runs]),
             "s",
         ),
+        *(
+            Row(f"web push part: {label}", median([r.web_parts[label] for r in runs]), "s")
+            for label, _, _ in PARTS
+        ),
         Row("by hand: plain git push", median([r.plain_push_s for r in runs]), "s"),
         Row("by hand: pip install -r (no-op)", median([r.pip_noop_s for r in runs]), "s"),
     ]
@@ -217,6 +255,8 @@ def _result(runs: list[Run]) -> Result:
         "3.12, no web process type; each run pushes one code-only commit; the web app is the "
         "same with `web: python -m http.server $PORT`, pushed in the same runs",
         f"cedarbox build phases (medians, the build report's clock): {phases}",
+        f"pip replayed in {sum(r.pip_replayed for r in runs)} of {len(runs)} runs; the build tree "
+        f"handed over to the runner in {sum(r.tree_handed_over for r in runs)} of {len(runs)}",
         f"cache taken from its spare copy in {sum(r.from_spare for r in runs)} of {len(runs)} "
         f"runs (else copied during the build); slug's .heroku part reused in "
         f"{sum(r.member_reused for r in runs)} of {len(runs)}",

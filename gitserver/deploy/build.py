@@ -11,7 +11,7 @@ from gitserver.datadir import DataDir
 from gitserver.deploy.source import export_commit, submodule_paths, write_env_dir
 from gitserver.output import Output
 from gitserver.pipeline.build import BuildResult, run_build
-from gitserver.pipeline.context import BuildRequest
+from gitserver.pipeline.context import BuildRequest, TreeTaker
 from gitserver.records import App
 from gitserver.runner import releasedirs
 from gitserver.settings import Settings
@@ -50,11 +50,13 @@ def build_commit(
     data: DataDir,
     settings: Settings,
     out: Output,
+    tree_taker: TreeTaker | None = None,
 ) -> BuildResult:
     """Export `sha` and the config vars into scratch space, then run the pipeline on them.
 
     Raises CedarboxError for a tree that can't be exported (before the pipeline runs); a
-    build problem is a failed BuildResult.
+    build problem is a failed BuildResult. `tree_taker` may take the built tree (the slug's
+    content) before the scratch space goes.
     """
     with tempfile.TemporaryDirectory(prefix=f"{app.name}{_SCRATCH_SUFFIX}", dir=data.work()) as tmp:
         work = Path(tmp)
@@ -71,5 +73,6 @@ def build_commit(
             build_id=build_id,
             sticky_runtime=sticky_runtime,
             submodules=submodule_paths(git_dir, sha),
+            tree_taker=tree_taker,
         )
         return run_build(request, out, load_buildpacks(settings.buildpacks))

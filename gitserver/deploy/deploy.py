@@ -89,7 +89,8 @@ class Deploy:
         # Imported once the pusher has the first line: the build pipeline, add-ons and release
         # phase take ~0.1 s to import.
         from gitserver.deploy.build import build_commit, end_interrupted_builds
-        from gitserver.deploy.release import Releaser
+        from gitserver.deploy.release import Releaser, RunnerTree
+        from gitserver.runner import releasedirs
 
         end_interrupted_builds(self.store, self.data, app.name)
         previous = self.store.last_successful_build(app.name)
@@ -113,6 +114,9 @@ class Deploy:
                 data=self.data,
                 settings=self.settings,
                 out=self.out,
+                tree_taker=RunnerTree(
+                    self.data.run(app.name), slug, self.store.formation(app.name)
+                ),
             )
             report = result.report
             report.push_options = push_options
@@ -138,7 +142,8 @@ class Deploy:
         finally:
             if result is not None:  # the pipeline ran: its report, release phase included
                 report_path.write_text(json.dumps(result.report.to_json(), indent=2))
-            if release is None:  # nothing was released: no slug stays behind
+            if release is None:  # nothing was released: no slug, nor its tree, stays behind
+                releasedirs.discard_prepared(self.data.run(app.name), slug)
                 slug.unlink(missing_ok=True)
             succeeded = result is not None and failure is None
             self.store.finish_build(

@@ -1,7 +1,8 @@
 """Release a successful build: its add-ons, the release phase, the release record, the slug.
 
 The slug's hand-off: before the record of a release that runs dynos exists, the slug is
-unpacked into the runner's `prepared` folder (runner.releasedirs): by the running server, which
+unpacked into the runner's `prepared` folder (runner.releasedirs): the build's own directory
+moved there (RunnerTree, when the build could leave it whole), or by the running server, which
 the push asks as soon as its build is done (runner.wakeup; the server's priority, not the
 build's) and waits for, or by moving the release phase's tree there. Once the release exists
 the push nudges the server, which starts the new dynos from that tree at once.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +36,34 @@ from gitserver.store import Store
 
 PREPARE_WAIT = 10.0  # seconds a push waits for the server to unpack its slug, at most
 PREPARE_POLL = 0.01
+
+
+@dataclass(frozen=True)
+class RunnerTree:
+    """A push's TreeTaker: its build directory, the exact content of its slug, becomes the
+    slug's prepared tree for the runner (runner.releasedirs.prepare, with the first dyno's
+    $HOME), so the release's dynos start without the slug being unpacked again.
+
+    Only for a release that runs dynos at once and has no release phase (which runs in a
+    copy of its own, then moved there: Releaser._prepare). What a push prepared and did not
+    release is removed like a server's unpack: by the push (Deploy), or by the next build of
+    the app after a crash (deploy.build.end_interrupted_builds)."""
+
+    run_root: Path
+    slug: Path
+    formation: Mapping[str, int]
+
+    def wanted(self, process_types: Mapping[str, str]) -> bool:
+        return "release" not in process_types and any(
+            quantities(process_types, self.formation).values()
+        )
+
+    def take(self, build_dir: Path) -> bool:
+        try:
+            releasedirs.prepare(self.run_root, self.slug, build_dir, home=True)
+        except OSError:  # e.g. the run folder on another filesystem: the server unpacks it
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -95,6 +125,8 @@ class Releaser:
         add-ons are provisioned; False if it won't (no server, no dyno to run, or a release
         phase, which unpacks the slug itself)."""
         if "release" in result.process_types or not self._runs_dynos(result):
+            return False
+        if result.report.tree_handed_over:  # the build's own tree is there already
             return False
         return wakeup.request_unpack(self.data, self.app, slug)
 

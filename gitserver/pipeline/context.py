@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from gitserver.output import Output
 from gitserver.pipeline.cache import BuildCache
@@ -13,6 +15,19 @@ from gitserver.pipeline.outputcap import OutputBudget
 from gitserver.pipeline.profiles import StackProfile
 from gitserver.pipeline.report import BuildReport
 from gitserver.settings import Settings
+
+
+class TreeTaker(Protocol):
+    """Who takes a successful build's directory as the unpacked slug (the runner's side), so
+    that it is not unpacked again from the slug just written."""
+
+    def wanted(self, process_types: Mapping[str, str]) -> bool:
+        """Whether a release with these process types would run its tree now."""
+        ...
+
+    def take(self, build_dir: Path) -> bool:
+        """Move `build_dir` (the slug's exact content) away; False if it stayed."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -32,6 +47,8 @@ class BuildRequest:
     sticky_runtime: str | None = None
     # Paths of the pushed tree's git submodules: empty directories in build_dir (never fetched).
     submodules: tuple[str, ...] = ()
+    # Takes the build directory once the slug and the cache are saved (None: it is deleted).
+    tree_taker: TreeTaker | None = None
 
 
 @dataclass

@@ -32,6 +32,8 @@ class PackageManagerRecord:
     version: str | None = None  # of the tool the build used, e.g. "0.12.5"
     lockfile: str | None = None  # the file that chose it, e.g. "uv.lock"
     lockfile_sha256: str | None = None
+    # The install changed nothing last time and its inputs are the same: its output replayed.
+    replayed: bool = False
 
 
 @dataclass
@@ -74,6 +76,8 @@ class BuildReport:
     slug_size_bytes: int | None = None
     # Cached subtrees (".heroku") whose compressed part of the slug was the last build's, reused.
     slug_members_reused: list[str] = field(default_factory=list)
+    # The build directory went to the runner as the release's unpacked slug (not unpacked again).
+    tree_handed_over: bool = False
     warnings: list[str] = field(default_factory=list)
     release_phase: ReleasePhaseRecord | None = None  # None: the app has no release command
 

@@ -42,6 +42,9 @@ _MEMBER_SUFFIX = ".gz"
 class SlugWritten:
     size: int  # compressed bytes
     reused: tuple[str, ...] = ()  # subtrees whose member came from the previous build
+    # Every entry of the build directory is in the slug (no `.git`, nothing .slugignore'd,
+    # no socket): the build directory is then the slug unpacked, and may stand in for it.
+    whole_tree: bool = False
 
 
 def write_slug(
@@ -59,26 +62,31 @@ def write_slug(
     `keep`: where to leave this slug's subtree members, for the build cache to commit.
     """
     ignore = _slugignore(build_dir)
-    entries = _entries(build_dir, ignore)
+    entries, left_out = _entries(build_dir, ignore)
     own = [e for e in entries if _top(e[1]) not in subtrees]
     dest.parent.mkdir(parents=True, exist_ok=True)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".partial")
     reused = []
+    whole = not left_out
     try:
         with open(tmp, "wb") as out:
-            _write_member(out, own)
+            whole = _write_member(out, own) and whole
             for name in subtrees:
                 part = [e for e in entries if _top(e[1]) == name]
-                if part and _add_subtree(out, part, previous, keep):
+                if not part:
+                    continue
+                added = _add_subtree(out, part, previous, keep)
+                whole = whole and added is not None
+                if added:
                     reused.append(name)
             out.write(gzip.compress(_END_OF_ARCHIVE, COMPRESS_LEVEL, mtime=0))
         tmp.replace(dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return SlugWritten(size=dest.stat().st_size, reused=tuple(reused))
+    return SlugWritten(size=dest.stat().st_size, reused=tuple(reused), whole_tree=whole)
 
 
 def unpack_slug(slug: Path, dest: Path) -> None:
@@ -100,21 +108,23 @@ _MEMBER_SALT = b"cedarbox slug member: pax, gzip level %d\n" % COMPRESS_LEVEL
 
 def _add_subtree(
     out: BinaryIO, part: list[Entry], previous: Path | None, keep: Path | None
-) -> bool:
-    """Append a subtree's member to the slug; True if it was the previous build's, reused."""
+) -> bool | None:
+    """Append a subtree's member to the slug; True if it was the previous build's, reused;
+    None if the member left an entry out (a socket)."""
     name = treedigest.digest(part, salt=_MEMBER_SALT) + _MEMBER_SUFFIX
     reused = _reuse(previous / name, keep / name if keep else None) if previous else None
     if reused is not None:
         _append(out, reused)
+        # Written from the same entries (the digest covers their types); a socket it left out
+        # then is the one case this misses, and harmless: the tree has it, the slug not.
         return True
     if keep is None:
-        _write_member(out, part)
-        return False
+        return False if _write_member(out, part) else None
     partial = keep / (name + ".partial")
     with open(partial, "wb") as f:
-        _write_member(f, part)
+        whole = _write_member(f, part)
     _append(out, partial.replace(keep / name))
-    return False
+    return False if whole else None
 
 
 def _reuse(member: Path, keep: Path | None) -> Path | None:
@@ -142,22 +152,26 @@ def _append(out: BinaryIO, member: Path) -> None:
         shutil.copyfileobj(f, out, 1 << 20)
 
 
-def _write_member(out: BinaryIO, entries: list[Entry]) -> None:
-    """One gzip member of tar entries: each header, then the file's data padded to a block.
+def _write_member(out: BinaryIO, entries: list[Entry]) -> bool:
+    """One gzip member of tar entries: each header, then the file's data padded to a block;
+    False if an entry was left out (a socket, which tar can't store).
 
     Headers are tarfile's own (hard links recognised within the member); the end-of-archive
     blocks are not written here but once, after the last member.
     """
+    whole = True
     headers = tarfile.TarFile(fileobj=io.BytesIO(), mode="w", format=_FORMAT)
     with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0) as gz:
         for path, arcname in entries:
             info = headers.gettarinfo(path, arcname)
             if info is None:  # a socket: tar can't store it, tarfile skips it too
+                whole = False
                 continue
             gz.write(info.tobuf(_FORMAT, tarfile.ENCODING, "surrogateescape"))
             if info.isreg() and info.size:
                 _copy_data(path, info.size, gz)
                 gz.write(b"\0" * (-info.size % _BLOCK))
+    return whole
 
 
 def _copy_data(path: str, size: int, out: gzip.GzipFile) -> None:
@@ -186,17 +200,21 @@ def _slugignore(build_dir: Path) -> SlugIgnore:
     return SlugIgnore(())
 
 
-def _entries(build_dir: Path, ignore: SlugIgnore) -> list[Entry]:
+def _entries(build_dir: Path, ignore: SlugIgnore) -> tuple[list[Entry], bool]:
+    """The slug's entries; True if something of `build_dir` was left out (`.git`, ignored)."""
     entries: list[Entry] = [(str(build_dir), "./")]
+    left_out = False
     for dirpath, dirnames, filenames in os.walk(build_dir):
         rel_dir = os.path.relpath(dirpath, build_dir)
         rel_dir = "" if rel_dir == "." else rel_dir + "/"
-        if not rel_dir:
-            dirnames[:] = [d for d in dirnames if d != ".git"]
+        if not rel_dir and ".git" in dirnames:
+            dirnames.remove(".git")
+            left_out = True
         kept_dirs = []
         for name in sorted(dirnames):
             rel = rel_dir + name
             if ignore.ignores(rel):
+                left_out = True
                 continue
             entries.append((os.path.join(dirpath, name), "./" + rel))
             if not os.path.islink(os.path.join(dirpath, name)):
@@ -204,6 +222,8 @@ def _entries(build_dir: Path, ignore: SlugIgnore) -> list[Entry]:
         dirnames[:] = kept_dirs
         for name in sorted(filenames):
             rel = rel_dir + name
-            if not ignore.ignores(rel):
+            if ignore.ignores(rel):
+                left_out = True
+            else:
                 entries.append((os.path.join(dirpath, name), "./" + rel))
-    return entries
+    return entries, left_out

@@ -44,14 +44,21 @@ def prepared_dir(run_root: Path, slug: str | Path) -> Path:
     return run_root / PREPARED / Path(slug).name.removesuffix(_SLUG_SUFFIX)
 
 
-def prepare(run_root: Path, slug: Path, unpacked: Path) -> Path:
-    """Move `unpacked`, a tree made from `slug` (on the same filesystem), to its prepared_dir.
+def prepare(run_root: Path, slug: Path, unpacked: Path, *, home: bool = False) -> Path:
+    """Move `unpacked`, a tree made from `slug` (on the same filesystem), to its prepared_dir;
+    with `home`, the first dyno's $HOME (a fresh_copy) beside it.
 
     The tree appears complete or not at all (a rename), so the runner never takes half of one.
+    Raises OSError (e.g. another filesystem) with `unpacked` where it was.
     """
     staging = _staging(run_root)
     try:
         unpacked.rename(staging / "slug")
+        if home:
+            try:
+                fresh_copy(staging / "slug", staging / "home")
+            except OSError:  # no room for the links: the first dyno makes its own
+                shutil.rmtree(staging / "home", ignore_errors=True)
         return _publish(run_root, slug, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -48,7 +48,9 @@ SEED = int(os.environ.get("CEDARBOX_CRASH_SEED", "20261125"))
 RUNS_PER_TARGET = 7  # x 3 targets: 21 kill runs
 TARGETS = ("server", "hook", "pip")
 APP_NAME = "crashy"
-MARKER = ".heroku/crash-marker"
+# In the environment pip installs into, so that every push runs pip (one that found its
+# environment as a no-op run left it would replay that run: buildpacks/python/pipnoop.py).
+MARKER = ".heroku/python/crash-marker"
 
 # No Procfile: no dyno to boot, so a push is all build. bin/post_compile stamps the cached
 # .heroku with the commit that built it, which tells whose cache the app has.
@@ -171,9 +173,10 @@ def effective_cache(rig: Rig) -> Path:
     return olds[-1]
 
 
-# What cedarbox derives from `.heroku` (its digest, its compressed part of the slug): they
-# change whenever the marker does, so the manifest leaves them out and checks them apart.
-DERIVED = ("digests.json", "slug-members/")
+# What cedarbox derives from `.heroku` (its digest, its compressed part of the slug, the kept
+# no-op pip run): they change whenever the marker does, so the manifest leaves them out and
+# checks them apart.
+DERIVED = ("digests.json", "slug-members/", "pip-noop.json")
 
 
 def manifest(root: Path) -> dict[str, str]:

@@ -39,6 +39,7 @@ class FakeBuildpack:
     default_process_types: dict[str, str] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)
     taken: dict[str, bool] = field(default_factory=dict)  # entry -> found in the cache
+    in_build_dir: bool = False  # keep the entries in the build directory (as `.heroku` is)
 
     def __post_init__(self) -> None:
         if self.fail_in is not None and self.fail_in not in STEPS:
@@ -61,10 +62,12 @@ class FakeBuildpack:
             cache.discard()
         entries: dict[str, Path] = {}
         for name, content in self.keep.items():
-            entry = ctx.scratch / "fake-cache" / name
+            entry = (ctx.build_dir if self.in_build_dir else ctx.scratch / "fake-cache") / name
             self.taken[name] = cache.take(name, entry)
             entry.mkdir(parents=True, exist_ok=True)
-            (entry / "content").write_text(content)
+            file = entry / "content"
+            if not file.is_file() or file.read_text() != content:  # unchanged: left as it is
+                file.write_text(content)
             entries[name] = entry
         return CacheToSave(entries, {"fake": sorted(self.keep)})
 

@@ -166,3 +166,40 @@ def test_a_partial_copy_being_made_is_left_alone(tmp_path: Path) -> None:
         os.close(fd)
     BuildCache.checkout(root)
     assert entries_once_deleted(root) == ["current"]
+
+
+def test_a_commit_keeping_an_unchanged_entry_leaves_the_builds_copy_in_place(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    cache = BuildCache.checkout(root)
+    build = tmp_path / "b2" / ".heroku"
+    assert cache.take(".heroku", build)
+    assert cache.unchanged(".heroku", build)
+    cache.commit({".heroku": build}, {"v": "2"}, keep_current=[".heroku"])
+    assert (build / "file").read_text() == "good"  # the build's copy stayed where it was
+    again = BuildCache.checkout(root)
+    assert again.previous == {"v": "2"}
+    assert again.take(".heroku", tmp_path / "b3" / ".heroku")
+    assert (tmp_path / "b3" / ".heroku" / "file").read_text() == "good"
+    (build / "file").write_text("changed by a dyno")
+    assert not again.unchanged(".heroku", build)
+
+
+def test_recover_takes_back_an_entry_a_cut_short_commit_had_moved(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    # Killed after moving the kept entry to its staging, before or after retiring `current`.
+    for retired in (False, True):
+        staging = root / "staging-cut-short"
+        staging.mkdir()
+        (root / "current" / ".heroku").rename(staging / ".heroku")
+        if retired:
+            (root / "current").rename(root / "old-cut-short")
+        recover(root)
+        cache = BuildCache.checkout(root)
+        assert cache.previous == {"v": "1"}
+        dest = tmp_path / f"b-{retired}" / ".heroku"
+        assert cache.take(".heroku", dest)
+        assert (dest / "file").read_text() == "good"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from gitserver.buildpacks.python import (
     managers,
     packages,
+    pipnoop,
     piprunner,
     requirements,
     sitepackages,
@@ -20,6 +22,8 @@ from gitserver.buildpacks.python import (
 )
 from gitserver.buildpacks.python.checks import check_package_manager
 from gitserver.buildpacks.python.types import HostInterpreter
+from gitserver.pipeline.cache import BuildCache
+from gitserver.pipeline.context import BuildContext
 from gitserver.pipeline.errors import BuildError
 from tests.support.wheelhouse import build_wheel, wheel_name
 from tests.unit.buildctx_pkg import (
@@ -229,6 +233,47 @@ def test_heroku_24_cold_then_warm_install(
     assert f"       {expected} (1.0)" in satisfied
     assert not any("Successfully installed" in line for line in warm_ctx.out.transcript)
     assert warm_ctx.report.packages == ["greet==2.0", "hello-world==1.0"]
+
+
+@needs_tool_wheels
+def test_a_pip_run_that_changed_nothing_is_replayed_while_its_inputs_stay(
+    tmp_path: Path, wheelhouse: Path
+) -> None:
+    interpreter = current_interpreter()
+    files = {"requirements.txt": "hello-world==1.0\n"}
+    ctx = make_ctx(tmp_path, wheelhouse=wheelhouse, files=files)
+    env_dir = make_env(ctx, interpreter)
+    python = chosen(interpreter)
+    managers.install(ctx, python, check_package_manager(ctx))
+    assert not packages.noop_record(ctx).exists()  # it installed: nothing to replay
+
+    def warm(name: str, kept: Path | None) -> BuildContext:
+        warm_ctx = make_ctx(tmp_path / name, wheelhouse=wheelhouse, build_dir=ctx.build_dir)
+        source = tmp_path / name / "last-good-cache"
+        source.mkdir(parents=True)
+        if kept is not None:
+            shutil.copyfile(kept, source / pipnoop.RECORD)
+        warm_ctx.cache = BuildCache(root=None, source=source)
+        warm_ctx.report.cache.reused = True
+        managers.install(warm_ctx, python, check_package_manager(warm_ctx))
+        return warm_ctx
+
+    first = warm("w1", None)  # pip runs, finds everything satisfied, changes nothing
+    assert not first.report.package_manager.replayed
+    kept = packages.noop_record(first)
+    assert kept.is_file()
+    manager = check_package_manager(first)
+    assert manager.cache_entries(first) == {pipnoop.RECORD: kept}
+    again = warm("w2", kept)
+    assert again.report.package_manager.replayed
+    assert again.out.transcript == first.out.transcript
+    assert packages.noop_record(again).read_text() == kept.read_text()  # kept for the next
+
+    # The environment changed (a file of it touched): pip runs again.
+    (env_dir / "pyvenv.cfg").touch()
+    changed = warm("w3", kept)
+    assert not changed.report.package_manager.replayed
+    assert changed.out.transcript == first.out.transcript
 
 
 @needs_tool_wheels

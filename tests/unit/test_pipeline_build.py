@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -209,6 +211,51 @@ def test_only_a_successful_build_commits_the_cache(tmp_path: Path) -> None:
     assert build(request(tmp_path), again)[0].succeeded
     assert again.taken == {"deps": True}
     assert cached(tmp_path)["deps"] == "v3"
+
+
+@dataclass
+class Taker:
+    """A TreeTaker that moves each build directory it is given under `into`."""
+
+    into: Path
+    wants: bool = True
+    trees: list[Path] = field(default_factory=list)
+
+    def wanted(self, process_types: Mapping[str, str]) -> bool:
+        return self.wants and "web" in process_types
+
+    def take(self, build_dir: Path) -> bool:
+        self.into.mkdir(exist_ok=True)
+        dest = self.into / str(len(self.trees))
+        build_dir.rename(dest)
+        self.trees.append(dest)
+        return True
+
+
+def test_the_build_directory_is_handed_over_while_its_cached_subtree_is_unchanged(
+    tmp_path: Path,
+) -> None:
+    taker = Taker(tmp_path / "taken")
+
+    def cached_deps(tmp: Path) -> str:
+        return (tmp / "cache" / "current" / "deps" / "content").read_text()
+
+    def push(content: str, *, wants: bool = True) -> BuildResult:
+        taker.wants = wants
+        req = replace(request(tmp_path), tree_taker=taker)
+        result, _ = build(req, FakeBuildpack(keep={"deps": content}, in_build_dir=True))
+        assert result.succeeded
+        return result
+
+    assert not push("v1").report.tree_handed_over  # the new cache took `deps` out of the tree
+    assert push("v1").report.tree_handed_over
+    tree = taker.trees[-1]
+    assert (tree / "deps" / "content").read_text() == "v1" and (tree / "app.py").is_file()
+    assert cached_deps(tmp_path) == "v1"  # the cache kept its own copy
+    assert not push("v2").report.tree_handed_over  # changed: the cache takes the build's
+    assert cached_deps(tmp_path) == "v2"
+    assert not push("v2", wants=False).report.tree_handed_over
+    assert len(taker.trees) == 1 and cached_deps(tmp_path) == "v2"
 
 
 def test_a_discarded_cache_is_not_taken_but_stays_until_a_build_succeeds(tmp_path: Path) -> None:

@@ -140,3 +140,18 @@ def test_without_subtrees_nothing_is_kept(build: Path, tmp_path: Path) -> None:
     assert write_slug(build, slug).reused == ()
     assert tree(unpack_with_gnu_tar(slug, tmp_path / "out")) == tree(build)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["build", "out", "slug.tar.gz"]
+
+
+def test_a_slug_says_whether_it_holds_the_whole_build_directory(
+    build: Path, tmp_path: Path
+) -> None:
+    slug, first = write(build, tmp_path, 1, previous=None)
+    assert first.whole_tree
+    assert tree(unpack_with_gnu_tar(slug, tmp_path / "unpacked")) == tree(build)
+    _, reused = write(build, tmp_path, 2, previous=tmp_path / "keep1")
+    assert reused.reused == (".heroku",) and reused.whole_tree
+    (build / ".slugignore").write_text("zzz\n")
+    assert not write(build, tmp_path, 3, previous=None)[1].whole_tree
+    (build / ".slugignore").unlink()
+    (build / ".git").mkdir()
+    assert not write(build, tmp_path, 4, previous=None)[1].whole_tree

@@ -13,7 +13,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from gitserver.buildpacks.python.piprunner import run_pip
+from gitserver.buildpacks.python.pipnoop import RECORD, Line, PipRun, kept_lines, record
+from gitserver.buildpacks.python.piprunner import pip_environment, replay, run_pip
 from gitserver.buildpacks.python.requirements import normalize, requirement_names
 from gitserver.buildpacks.python.rules import PipRules, rules_of
 from gitserver.buildpacks.python.runtime import ENV_SUBDIR, make_relocatable
@@ -52,7 +53,7 @@ def install_requirements(ctx: BuildContext, requirements_file: Path, pip_version
         _uninstall_stale(ctx, env_dir, requirements, messages.stale_step)
 
     ctx.out.step(messages.installing_dependencies)
-    code = run_pip(ctx, env_dir, _install_args(ctx, rules, pip_version))
+    code = _install_or_replay(ctx, env_dir, requirements, _install_args(ctx, rules, pip_version))
     if code != 0:
         raise BuildError(
             "PIP_INSTALL_FAILED",
@@ -65,6 +66,51 @@ def install_requirements(ctx: BuildContext, requirements_file: Path, pip_version
     if rules.keep_declared:
         _keep_declared(requirements_file.read_bytes(), env_dir / DECLARED)
     record_environment(ctx, env_dir)
+
+
+def _install_or_replay(ctx: BuildContext, env_dir: Path, requirements: str, args: list[str]) -> int:
+    """`pip install` ARGS, or the kept lines of a no-op run with the same inputs (pipnoop.py);
+    a run that changed nothing is kept for the next build (noop_record: a cache entry)."""
+    env = pip_environment(ctx, env_dir)
+    run = PipRun(
+        stack=ctx.request.stack,
+        requirements=requirements,
+        args=tuple(args),
+        pip_version=installed_version(env_dir, "pip") or "",
+        pip_env=env,
+    )
+    key = run.key(env_dir) if run.replayable() else None
+    cache = ctx.cache
+    if key is not None and cache is not None and cache.source and ctx.report.cache.reused:
+        lines = kept_lines(_read(cache.source / RECORD), key)
+        if lines is not None:
+            replay(ctx, lines)
+            ctx.report.package_manager.replayed = True
+            _keep_noop(ctx, key, lines)
+            return 0
+    printed: list[Line] = []
+    code = run_pip(ctx, env_dir, args, printed=printed, env=env)
+    if code == 0 and key is not None and run.key(env_dir) == key:
+        _keep_noop(ctx, key, printed)
+    return code
+
+
+def noop_record(ctx: BuildContext) -> Path:
+    """Where this build keeps its no-op pip run (if any) for the cache: its scratch space."""
+    return ctx.scratch / RECORD
+
+
+def _keep_noop(ctx: BuildContext, key: str, lines: list[Line]) -> None:
+    with contextlib.suppress(OSError):  # only an optimisation: the next build runs pip
+        ctx.scratch.mkdir(parents=True, exist_ok=True)
+        noop_record(ctx).write_text(record(key, lines))
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def record_environment(ctx: BuildContext, env_dir: Path) -> None:

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from gitserver.buildpacks.python.pipnoop import INDENTED, PLAIN, Line
 from gitserver.buildpacks.python.rules import rules_of
 from gitserver.pipeline.commands import run_streamed
 from gitserver.pipeline.context import BuildContext
 
 
-def run_pip(ctx: BuildContext, env_dir: Path, args: Sequence[str]) -> int:
-    """`bin/python -m pip ARGS` in `env_dir`, its output filtered and indented; the exit code."""
+def run_pip(
+    ctx: BuildContext,
+    env_dir: Path,
+    args: Sequence[str],
+    *,
+    printed: list[Line] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> int:
+    """`bin/python -m pip ARGS` in `env_dir`, its output filtered and indented; the exit code.
+
+    `printed` collects the lines as printed (gitserver.buildpacks.python.pipnoop replays them);
+    `env`: pip_environment's result, if the caller has it already."""
     rules = rules_of(ctx).pip
     emit = LineFilter(
         rules.hide_lines,
@@ -21,14 +32,32 @@ def run_pip(ctx: BuildContext, env_dir: Path, args: Sequence[str]) -> int:
         collapse_ellipsis=rules.collapse_ellipsis,
         strip=rules.strip_patterns,
     )
+    indent: Callable[[str], None] = ctx.out.indent
+    plain: Callable[[str], None] = ctx.out.line
+    if printed is not None:
+        indent, plain = _collecting(indent, INDENTED, printed), _collecting(plain, PLAIN, printed)
     return run_streamed(
         ctx,
         [str(env_dir / "bin" / "python"), "-m", "pip", *args],
-        env=pip_environment(ctx, env_dir),
+        env=env if env is not None else pip_environment(ctx, env_dir),
         merge_stderr=rules.indent_stderr,
-        on_line=emit.wrap(ctx.out.indent),
-        on_stderr=ctx.out.line,  # 2015: `pip … | cleanup | indent` filtered stdout only
+        on_line=emit.wrap(indent),
+        on_stderr=plain,  # 2015: `pip … | cleanup | indent` filtered stdout only
     )
+
+
+def replay(ctx: BuildContext, lines: Iterable[Line]) -> None:
+    """Print a kept run's lines as run_pip printed them."""
+    for kind, text in lines:
+        (ctx.out.indent if kind == INDENTED else ctx.out.line)(text)
+
+
+def _collecting(sink: Callable[[str], None], kind: str, into: list[Line]) -> Callable[[str], None]:
+    def emit(line: str) -> None:
+        into.append((kind, line))
+        sink(line)
+
+    return emit
 
 
 def pip_environment(ctx: BuildContext, env_dir: Path) -> dict[str, str]:

@@ -24,6 +24,7 @@ class SlugExported:
 
     size_bytes: int
     members: Path | None  # this slug's members of the cached subtrees, for the next build
+    whole_tree: bool = False  # the build directory holds exactly what the slug holds
 
 
 def export(
@@ -60,7 +61,7 @@ def export(
             ["Remove large files from the repository or list them in .slugignore."],
             legacy_lines=[message],
         )
-    return SlugExported(size_bytes=size, members=members)
+    return SlugExported(size_bytes=size, members=members, whole_tree=written.whole_tree)
 
 
 def _write(

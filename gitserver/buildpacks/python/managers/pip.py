@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import ClassVar
 
-from gitserver.buildpacks.python import packages, tools
+from gitserver.buildpacks.python import packages, pipnoop, tools
 from gitserver.buildpacks.python.managers.base import Installed, Manager, file_digest
 from gitserver.buildpacks.python.types import ChosenPython
+from gitserver.pipeline.cache import BuildCache
 from gitserver.pipeline.context import BuildContext
 
 
@@ -24,6 +26,14 @@ class Pip(Manager):
             "pip_version": self.tool_version(ctx, python),
             "requirements_sha256": file_digest(self.file),
         }
+
+    def restore_tools(self, ctx: BuildContext, cache: BuildCache) -> None:
+        """Nothing to copy: the kept no-op run is read where the cache has it (packages.py)."""
+
+    def cache_entries(self, ctx: BuildContext) -> dict[str, Path]:
+        """The no-op pip run this build kept (buildpacks.python.pipnoop), if any."""
+        record = packages.noop_record(ctx)
+        return {pipnoop.RECORD: record} if record.is_file() else {}
 
     def discard_reasons(self, previous: Mapping[str, str], current: Mapping[str, str]) -> list[str]:
         def changed(key: str) -> bool:
