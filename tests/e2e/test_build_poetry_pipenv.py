@@ -176,6 +176,7 @@ def test_poetry_app_builds_runs_and_rebuilds_from_cache(
         "version": POETRY_VERSION,
         "lockfile": "poetry.lock",
         "lockfile_sha256": hashlib.sha256(files["poetry.lock"].encode()).hexdigest(),
+        "replayed": False,  # only a no-op pip run is ever replayed
     }
     assert one_off(server, "poems", IMPORT) == "1.0 2.0 index"
     # Poetry is a build tool: kept in the cache, never in the slug or on a dyno's PATH.

@@ -162,6 +162,7 @@ def test_uv_app_builds_runs_and_rebuilds_from_the_cache(
         "version": UV_VERSION,
         "lockfile": "uv.lock",
         "lockfile_sha256": lock_digest,
+        "replayed": False,  # only a no-op pip run is ever replayed
     }
     assert len(lock_digest) == 64
     assert built["packages"] == ["greet==2.0", "hello-world==1.0"]
