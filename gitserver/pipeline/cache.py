@@ -21,8 +21,10 @@ won't do. But copying is slow where creating files is: 1.6 s for a 1,900-file Py
 environment on the development machine's ext4 (0.11 s to hard-link it, 0.17 s to copy it to a
 tmpfs). So each commit starts a detached, low-priority `cp -a` that prepares a spare copy of
 every entry the next build will take; the next build checks the spare against the entry's
-digest and takes it by a rename. A build that starts before its spare is ready copies as
-before. Retired trees are deleted in the background for the same reason (gitserver.trash).
+digest and takes it by a rename. A build that starts while its spare is being made (a push
+right after the last one) waits for that copy, up to SPARE_WAIT, rather than start a second;
+without a spare it copies as before. Retired trees are deleted in the background for the same
+reason (gitserver.trash).
 
 A commit is renames, safe against a killed process at any point; it does not fsync. An fsync
 here made ext4 write out everything the build had just written (the slug too) and cost a
@@ -39,6 +41,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -52,6 +55,9 @@ METADATA = "metadata.json"
 DIGESTS = "digests.json"
 SPARE = "spare-"
 _PARTIAL = ".partial"
+# A build waits this long for a spare copy being made (then copies the entry itself).
+SPARE_WAIT = 5.0
+SPARE_POLL = 0.01
 # Run by a detached `flock <root> nice sh -c`: $1 the entry, $2 the partial copy, $3 the spare.
 _MAKE_SPARE = (
     'rm -rf -- "$2"; if [ -e "$3" ]; then exit 0; fi; cp -a -- "$1" "$2" && mv -T -- "$2" "$3"'
@@ -113,8 +119,13 @@ class BuildCache:
         if self.root is None or digest is None:
             return False
         dest.parent.mkdir(parents=True, exist_ok=True)
+        spare = self.root / f"{SPARE}{digest}"
+        if not spare.exists():
+            # A push right after the last one: its spare is still being made. That copy is
+            # ahead of one started now, which would only compete with it for the disk.
+            _wait_while_locked(self.root, SPARE_WAIT)
         try:
-            (self.root / f"{SPARE}{digest}").rename(dest)
+            spare.rename(dest)
         except OSError:  # none ready, or on another filesystem than the build
             return False
         try:
@@ -150,13 +161,15 @@ class BuildCache:
         *,
         spare: Collection[str] = (),
         keep_current: Collection[str] = (),
+        recycle: Collection[str] = (),
     ) -> None:
         """Make `entries` (moved, not copied) and `metadata` the app's new last good cache;
         start preparing a spare copy of the entries named in `spare` for the next build.
 
         `keep_current`: entries found `unchanged`: the last good cache's own tree is kept (moved
         over to the new cache) and the build's stays where it is. A crash in between leaves it
-        in `staging-*`, and `recover` moves it back.
+        in `staging-*`, and `recover` moves it back. `recycle`: of those, the ones whose build
+        copy is moved to be their spare (the build is done with it), instead of a copy made.
         """
         if self.root is None:
             return
@@ -182,8 +195,12 @@ class BuildCache:
         staging.rename(current)
         trash.discard(old)
         for name in spare:
-            if name in digests:
-                _make_spare_detached(self.root, current / name, digests[name])
+            if name not in digests:
+                continue
+            spare_path = self.root / f"{SPARE}{digests[name]}"
+            if name in kept and name in recycle and _moved(entries[name], spare_path):
+                continue
+            _make_spare_detached(self.root, current / name, digests[name])
 
 
 def recover(root: Path) -> None:
@@ -247,6 +264,15 @@ def copy_tree(src: Path, dest: Path) -> None:
     )
 
 
+def _moved(src: Path, dest: Path) -> bool:
+    """Rename `src` to `dest`; False where it cannot be (another filesystem, `dest` there)."""
+    try:
+        src.rename(dest)
+    except OSError:
+        return False
+    return True
+
+
 def _make_spare_detached(root: Path, entry: Path, digest: str) -> None:
     """`cp -a` the entry to `spare-<digest>` in its own low-priority session, one at a time."""
     spare = root / f"{SPARE}{digest}"
@@ -273,6 +299,18 @@ def _sweep_spares(root: Path, *, keep: set[str]) -> None:
             partial = path.name.endswith(_PARTIAL)
             if (partial and free) or (not partial and path.name[len(SPARE) :] not in keep):
                 trash.discard(path)
+
+
+def _wait_while_locked(root: Path, timeout: float) -> None:
+    """Return once no spare is being made (the root's flock is free), or after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _lock_if_free(root) as free:
+            if free:
+                return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(SPARE_POLL)
 
 
 @contextlib.contextmanager

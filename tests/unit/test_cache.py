@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
+import threading
+import time
 from pathlib import Path
 
 from gitserver.pipeline.cache import SPARE, BuildCache, purge, recover
@@ -185,6 +188,53 @@ def test_a_commit_keeping_an_unchanged_entry_leaves_the_builds_copy_in_place(
     assert (tmp_path / "b3" / ".heroku" / "file").read_text() == "good"
     (build / "file").write_text("changed by a dyno")
     assert not again.unchanged(".heroku", build)
+
+
+def test_an_unchanged_entry_not_handed_over_becomes_the_next_builds_spare(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    cache = BuildCache.checkout(root)
+    build = tmp_path / "b2" / ".heroku"
+    assert cache.take(".heroku", build)
+    digest = cache.digests[".heroku"]
+    cache.commit(
+        {".heroku": build},
+        {"v": "2"},
+        spare=[".heroku"],
+        keep_current=[".heroku"],
+        recycle=[".heroku"],
+    )
+    spare = root / f"{SPARE}{digest}"
+    assert not build.exists() and (spare / "file").read_text() == "good"  # moved, no copier
+    assert not (root / f"{SPARE}{digest}.partial").exists()
+    again = BuildCache.checkout(root)
+    assert again.take(".heroku", tmp_path / "b3" / ".heroku")
+    assert again.from_spare == {".heroku"}
+    assert (root / "current" / ".heroku" / "file").read_text() == "good"
+
+
+def test_a_build_waits_for_the_spare_being_made_instead_of_copying(tmp_path: Path) -> None:
+    root = tmp_path / "cache"
+    commit_file(root, tmp_path / "s1", "good", {"v": "1"})
+    cache = BuildCache.checkout(root)
+    fd = os.open(root, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as the spare's maker holds it while it copies
+
+    def finish_the_copy() -> None:
+        time.sleep(0.2)
+        spare = root / f"{SPARE}{cache.digests['.heroku']}"
+        shutil.copytree(root / "current" / ".heroku", spare, copy_function=shutil.copy2)
+        os.close(fd)
+
+    maker = threading.Thread(target=finish_the_copy)
+    maker.start()
+    try:
+        assert cache.take(".heroku", tmp_path / "b2" / ".heroku")
+    finally:
+        maker.join()
+    assert cache.from_spare == {".heroku"}  # not a copy of its own made meanwhile
 
 
 def test_recover_takes_back_an_entry_a_cut_short_commit_had_moved(tmp_path: Path) -> None:

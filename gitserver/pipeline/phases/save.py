@@ -4,7 +4,9 @@ build directory to the request's TreeTaker, if it wants it and it is the slug's 
 
 The hand-over needs the cached subtrees the build directory holds (`.heroku`) to stay in it.
 It happens only when they are unchanged from the last good cache (the usual code-only push):
-the cache then keeps its own copy of them, and the build's copy goes on to the runner.
+the cache then keeps its own copy of them, and the build's copy goes on to the runner. When
+they are unchanged and not handed over (no dynos to start, a release phase), the build's copy
+becomes the next build's spare copy, so no copy is made in the background.
 """
 
 from __future__ import annotations
@@ -32,15 +34,17 @@ def save(
     saved = False
     if cache.root is not None and not _over_limit(ctx, entries):
         in_tree = [name for name, path in keep.entries.items() if path.parent == ctx.build_dir]
-        # Else the cache takes them out of the tree (their digests are only read when needed).
-        handing = handing and all(cache.unchanged(name, entries[name]) for name in in_tree)
-        # The next build takes its own copy of the trees the buildpack keeps (prepared in the
-        # background); the slug members and single files are only read.
+        unchanged = bool(in_tree) and all(cache.unchanged(n, entries[n]) for n in in_tree)
+        handing = handing and unchanged
+        # The next build takes its own copy of the trees the buildpack keeps: the build's own,
+        # unchanged and not handed over, or one prepared in the background; the slug members
+        # and single files are only read.
         cache.commit(
             entries,
             keep.metadata,
             spare=[name for name, path in entries.items() if name != MEMBERS and path.is_dir()],
-            keep_current=in_tree if handing else (),
+            keep_current=in_tree if unchanged else (),
+            recycle=in_tree if unchanged and not handing else (),
         )
         saved = True
     taker = ctx.request.tree_taker
