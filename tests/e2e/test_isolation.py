@@ -183,3 +183,37 @@ def test_one_app_reaches_nothing_of_another_nor_the_platform(
     server.cli("ps:restart", "web", "-a", "attacker")
     wait_for(lambda: web_dyno(server, "attacker")["pid"] != before, 60, "the restart")
     wait_for(lambda: not set(old) & set(sleepers("308")), 10, "the old setsid child to end")
+
+
+# The interpreter in the cached `.heroku` is the app's to write: a post_compile swaps it for
+# a script that records who ran it, into the data directory (the platform's, as root).
+SWAPPED_PYTHON = """#!/bin/sh
+python=.heroku/python/bin/python
+rm -f "$python"
+printf '#!/bin/sh\\nid -u > %s/python-was-run-by 2>/dev/null\\nexit 3\\n' "$MARKER_DIR" > "$python"
+chmod +x "$python"
+"""
+
+
+def test_a_cached_interpreter_the_app_swapped_runs_only_in_its_sandbox(
+    server_factory: Callable[..., Server], tmp_path: Path
+) -> None:
+    server = server_factory()
+    server.cli("apps:create", "swapper")
+    server.cli("config:set", f"MARKER_DIR={server.data_dir}", "-a", "swapper")
+    files = {
+        "requirements.txt": "",
+        ".python-version": "3.12\n",
+        "bin/post_compile": SWAPPED_PYTHON,
+    }
+    repo = make_repo(tmp_path / "swapper", server.env, files)
+    check(push(repo, server, "swapper"))
+    (repo / "change.txt").write_text("2\n")
+    git(repo, server.env, "add", "-A")
+    git(repo, server.env, "commit", "-q", "-m", "change")
+    second = check(push(repo, server, "swapper"))
+    # The next build asked the swapped file what it is, in the sandbox: it could not write
+    # into the data directory, and its non-answer means a fresh environment.
+    assert not (server.data_dir / "python-was-run-by").exists()
+    assert "Installing Python 3.12" in second.output
+    assert "Using cached install of Python" not in second.output

@@ -35,6 +35,7 @@ _PROBE = (
     "sys.stdout.write('%s %s %s\\n' % (impl, lang, pv and '%d.%d.%d' % tuple(pv[:3]) or '-'))\n"
 )
 _PROBE_TIMEOUT = 20.0
+PROBE_ARGS = ("-E", "-S", "-c", _PROBE)  # after an interpreter's path: it says what it is
 
 # What an interpreter reports: (implementation, language version, PyPy version or "-"),
 # or None if it is not a Python.
@@ -95,11 +96,6 @@ def _interpreter(path: Path, origin: str, found: _Answer) -> HostInterpreter | N
     return HostInterpreter(path=path, version=language, implementation=impl, origin=origin)
 
 
-def probe_uncached(path: Path) -> tuple[str, str, str] | None:
-    """(implementation, language version, PyPy version or "-") as `path` reports them now."""
-    return _run_probe(path)[0]
-
-
 def _run_probe(path: Path) -> tuple[_Answer, bool]:
     """What `path` reports now, and whether that answer says something lasting about the file.
 
@@ -110,7 +106,7 @@ def _run_probe(path: Path) -> tuple[_Answer, bool]:
         return None, True
     try:
         proc = subprocess.run(
-            [str(path), "-E", "-S", "-c", _PROBE],
+            [str(path), *PROBE_ARGS],
             capture_output=True,
             text=True,
             timeout=_PROBE_TIMEOUT,
@@ -121,10 +117,16 @@ def _run_probe(path: Path) -> tuple[_Answer, bool]:
         return None, False
     if proc.returncode < 0:
         return None, False
-    parts = proc.stdout.split()
-    if proc.returncode != 0 or len(parts) != 3 or not HOST_VERSION.match(parts[1]):
-        return None, True
-    return (parts[0], parts[1], parts[2]), True
+    return parse_answer(proc.returncode, proc.stdout), True
+
+
+def parse_answer(returncode: int, stdout: str) -> _Answer:
+    """The answer in a probe's output (PROBE_ARGS): None unless it ran and said what it is."""
+    lines = stdout.strip().splitlines()
+    parts = lines[-1].split() if lines else []
+    if returncode != 0 or len(parts) != 3 or not HOST_VERSION.match(parts[1]):
+        return None
+    return parts[0], parts[1], parts[2]
 
 
 def _probe_env() -> dict[str, str]:

@@ -55,7 +55,7 @@ def install_python(ctx: BuildContext, python: ChosenPython) -> None:
 def _install_version(ctx: BuildContext, python: ChosenPython, env_dir: Path) -> None:
     """heroku-24: reuse the restored environment if it still works, else make a new one."""
     record = ctx.report.cache
-    if record.reused and env_matches(env_dir, python.interpreter):
+    if record.reused and env_matches(ctx, env_dir, python.interpreter):
         ctx.out.step(f"Using cached install of Python {python.version}")
         return
     if record.reused and env_dir.exists():
@@ -77,7 +77,7 @@ def _install_runtime(ctx: BuildContext, python: ChosenPython, env_dir: Path) -> 
         record = ctx.report.cache
         record.discarded = True
         record.reasons.append(f"The runtime has changed from {previous} to {python.runtime_name}")
-    elif previous == python.runtime_name and env_matches(env_dir, python.interpreter):
+    elif previous == python.runtime_name and env_matches(ctx, env_dir, python.interpreter):
         return  # unchanged and cached: the 2015 buildpack printed nothing
     _remove(env_dir)
     ctx.out.step(f"Installing runtime ({python.runtime_name})")
@@ -89,12 +89,20 @@ def _install_runtime(ctx: BuildContext, python: ChosenPython, env_dir: Path) -> 
     marker.write_text(python.runtime_name + "\n")
 
 
-def env_matches(env_dir: Path, interp: HostInterpreter) -> bool:
-    """Whether the environment at `env_dir` runs, as the same Python as `interp`."""
+def env_matches(ctx: BuildContext, env_dir: Path, interp: HostInterpreter) -> bool:
+    """Whether the environment at `env_dir` runs, as the same Python as `interp`.
+
+    Its `bin/python` came with the app's cache, which the app's own code wrote: it is asked
+    in the build's sandbox, as every other program of the app is run."""
     python = env_dir / "bin" / "python"
     if not python.exists():
         return False
-    found = probes.probe_uncached(python)
+    env = {k: v for k, v in ctx.env.items() if not k.startswith("PYTHON")}
+    try:
+        code, output = run_quiet(ctx, [str(python), *probes.PROBE_ARGS], env=env)
+    except OSError:
+        return False
+    found = probes.parse_answer(code, output)
     if found is None:
         return False
     implementation, language, pypy = found
