@@ -128,6 +128,25 @@ def test_fresh_install_runs_from_anywhere(tmp_path: Path) -> None:
     assert run(tmp_path / "link").stdout.strip() == str(moved)
 
 
+def test_a_bin_the_app_made_a_link_is_not_followed(tmp_path: Path) -> None:
+    """make_relocatable runs as the platform: a `bin` (or environment) that app code turned
+    into a link to somewhere else is left alone, whatever the scripts there say."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    env_dir = tmp_path / "app" / ENV_SUBDIR
+    script = outside / "tool"
+    script.write_text(f"#!{env_dir}/bin/python\nprint('hi')\n")
+    env_dir.mkdir(parents=True)
+    (env_dir / "bin").symlink_to(outside)
+    assert make_relocatable(env_dir) == []
+    assert script.read_text().startswith(f"#!{env_dir}/bin/python")
+    (env_dir / "bin").unlink()
+    env_dir.rmdir()
+    env_dir.symlink_to(tmp_path)  # .heroku/python itself a link: its bin/ is outside too
+    (tmp_path / "bin").symlink_to(outside)
+    assert make_relocatable(env_dir) == []
+
+
 def test_without_relocation_a_moved_console_script_breaks(tmp_path: Path) -> None:
     """The premise of make_relocatable: pip hard-codes the build path."""
     python = chosen("3.12.14", "python-3.12.14", host("3.12.1"))

@@ -202,6 +202,8 @@ def make_relocatable(env_dir: Path) -> list[Path]:
     """
     bin_dir = env_dir / "bin"
     changed: list[Path] = []
+    if any(p.is_symlink() for p in (env_dir.parent, env_dir, bin_dir)):
+        return changed  # the app's own code made it a link: never follow it out of the build
     try:
         entries = sorted(bin_dir.iterdir())
     except OSError:
