@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from gitserver import sandbox
 from tests.support.gitutil import GitResult, check, git, make_repo
 from tests.support.probe import POST_COMPILE, SETUP_PY, probe_source
 from tests.support.server import TOOL_WHEELS, Server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or bool(sandbox._probe()) or bool(sandbox.network_guard()),
@@ -44,15 +44,6 @@ def push(repo: Path, server: Server, app: str) -> GitResult:
 
 def ps(server: Server, app: str) -> list[dict[str, Any]]:
     return json.loads(server.cli("ps", "-a", app, "--json").stdout)
-
-
-def wait_for(ok: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ok():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def web_dyno(server: Server, app: str) -> dict[str, Any]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.client
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -23,6 +22,7 @@ import pytest
 from gitserver import cgroups, sandbox
 from tests.support.gitutil import check, git, make_repo, remote_sha
 from tests.support.server import Server
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0
@@ -76,15 +76,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 http.server.ThreadingHTTPServer(("", int(os.environ["PORT"])), Handler).serve_forever()
 """
-
-
-def wait_for(ok: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if ok():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def commit(repo: Path, server: Server, files: dict[str, str], message: str) -> None:

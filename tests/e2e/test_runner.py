@@ -34,6 +34,7 @@ from tests.support.server import (
     run_cli,
     start_server,
 )
+from tests.support.waiting import wait_for
 
 needs_app_wheels = pytest.mark.skipif(
     not (APP_WHEELS / ".fetched").exists(), reason="run `make test-deps` first"
@@ -167,15 +168,6 @@ def text(server: Server, app: str, path: str = "/") -> str:
     status, body, _ = get(server, app, path)
     assert status == 200, body[:500]
     return body.decode()
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ps(server: Server, app: str) -> list[dict[str, Any]]:

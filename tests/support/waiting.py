@@ -1,9 +1,23 @@
-"""Waiting for what the platform does in the background: trash deletion, spare cache copies."""
+"""Waiting for what the platform does in the background: trash deletion, spare cache copies,
+dynos coming up, any condition."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+
+def wait_for(
+    ok: Callable[[], bool], timeout: float = 20, what: str = "condition", poll: float = 0.1
+) -> None:
+    """Return once `ok()` is true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ok():
+            return
+        time.sleep(poll)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def entries_once_deleted(root: Path, timeout: float = 30) -> list[str]:
