@@ -6,10 +6,8 @@ the supervisor of a running `cedarbox serve` acts on it (gitserver/runner/superv
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import os
 import secrets
 import shutil
 import time
@@ -118,7 +116,7 @@ class Platform:
             git_url=self.git_url(app.name),
             web_url=self.web_url(app.name),
             slug_size=slug.stat().st_size if slug and slug.is_file() else None,
-            repo_size=_tree_size(self.data.repo(app.name)),
+            repo_size=cache.tree_bytes(self.data.repo(app.name)),
         )
 
     def destroy_app(self, name: str) -> None:
@@ -404,16 +402,6 @@ class Platform:
             return self.settings.public_url
         server = running_server(self.data.server_record)
         return server.url if server else f"http://{self.settings.host}:{self.settings.port}"
-
-
-def _tree_size(root: Path) -> int:
-    """The bytes of the files under `root` (a repository's size, as `apps:info` shows it)."""
-    total = 0
-    for dirpath, _, files in os.walk(root):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-    return total
 
 
 def _check_stack(stack: str) -> str:
